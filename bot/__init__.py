@@ -1,0 +1,1 @@
+"""Grading assistant for Microsoft Teams."""
