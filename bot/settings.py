@@ -6,6 +6,8 @@ Azure Bot's standard variable names (`MicrosoftAppId`, `MicrosoftAppPassword`, `
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -31,6 +33,15 @@ def _https_or_loopback(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query or fragment")
     return value.rstrip("/")
+
+
+def _decode_key(raw: str) -> bytes:
+    """Decode a base64 (standard or URL-safe, padding optional) key; b"" when it is not base64."""
+    padded = raw + "=" * (-len(raw) % 4)
+    try:
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 class Settings(BaseSettings):
@@ -73,7 +84,45 @@ class Settings(BaseSettings):
         default=6.0, validation_alias=AliasChoices("GRAPH_MAX_RETRY_SECONDS", "graph_max_retry_seconds")
     )
 
-    @field_validator("graph_endpoint", "authority_host")
+    bot_openid_metadata_url: str = Field(
+        default="https://login.botframework.com/v1/.well-known/openidconfiguration",
+        validation_alias=AliasChoices("BOT_OPENID_METADATA_URL", "bot_openid_metadata_url"),
+    )
+    """Where the keys that sign Bot Framework channel tokens are published (OpenID configuration)."""
+    bot_token_issuer: str = Field(
+        default="https://api.botframework.com", validation_alias=AliasChoices("BOT_TOKEN_ISSUER", "bot_token_issuer")
+    )
+    """The `iss` every inbound channel token must carry."""
+    bot_framework_scope: str = Field(
+        default="https://api.botframework.com",
+        validation_alias=AliasChoices("BOT_FRAMEWORK_SCOPE", "bot_framework_scope"),
+    )
+    """The resource outbound tokens (replies to the Bot Connector) are requested for; `/.default` is appended."""
+    allowed_tenants: str = Field(default="", validation_alias=AliasChoices("ALLOWED_TENANTS", "allowed_tenants"))
+    """Comma-separated tenant ids whose activities are handled; empty means the app's own tenant only."""
+    dangerously_allow_unauthenticated_requests: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS", "dangerously_allow_unauthenticated_requests"
+        ),
+    )
+    """Accept activities without a channel token. Only honoured when no MicrosoftAppId is set (Agents Playground)."""
+    sso_app_id_uri: str = Field(default="", validation_alias=AliasChoices("SSO_APP_ID_URI", "sso_app_id_uri"))
+    """The Application ID URI Teams SSO tokens are issued for; empty means `api://botid-{MicrosoftAppId}`."""
+    oauth_connection_name: str = Field(
+        default="graph", validation_alias=AliasChoices("OAUTH_CONNECTION_NAME", "oauth_connection_name")
+    )
+    """The `connectionName` the sign-in (OAuth) card carries; Teams echoes it back in `signin/tokenExchange`."""
+    token_cache_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("TOKEN_CACHE_KEY", "token_cache_key")
+    )
+    """Base64 of 32 random bytes encrypting the per-teacher token caches at rest; required against real Entra."""
+    auth_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = Field(
+        default=10.0, validation_alias=AliasChoices("AUTH_TIMEOUT_SECONDS", "auth_timeout_seconds")
+    )
+    """Timeout of each request to Entra ID (OpenID discovery, keys, token endpoint)."""
+
+    @field_validator("graph_endpoint", "authority_host", "bot_openid_metadata_url")
     @classmethod
     def _endpoint(cls, value: str) -> str:
         return _https_or_loopback(value)
@@ -91,6 +140,20 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:///", "sqlite://:memory:", "postgresql://", "postgres://", "memory://")):
             raise ValueError("must start with sqlite:///, postgresql:// or memory://")
         return value
+
+    @field_validator("token_cache_key")
+    @classmethod
+    def _cache_key(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value().strip()
+        if raw and len(_decode_key(raw)) != 32:
+            raise ValueError("must be the base64 encoding of 32 random bytes (e.g. `openssl rand -base64 32`)")
+        return SecretStr(raw)
+
+    @model_validator(mode="after")
+    def _token_cache_key_present(self) -> Settings:
+        if self.app_id and not self.token_cache_key.get_secret_value() and not self.authority_is_loopback:
+            raise ValueError("TOKEN_CACHE_KEY: required when MicrosoftAppId is set (base64 of 32 random bytes)")
+        return self
 
     @model_validator(mode="after")
     def _credentials_complete(self) -> Settings:
@@ -111,6 +174,30 @@ class Settings(BaseSettings):
         return [f"{self.graph_endpoint}/EduAssignments.ReadWrite", f"{self.graph_endpoint}/EduRoster.ReadBasic"]
 
     @property
+    def allowed_tenant_ids(self) -> frozenset[str]:
+        """Tenants whose activities are handled: ALLOWED_TENANTS, else the app's tenant; empty means any tenant."""
+        listed = frozenset(item.strip() for item in self.allowed_tenants.split(",") if item.strip())
+        if listed:
+            return listed
+        return frozenset({self.app_tenant_id}) if self.app_tenant_id else frozenset()
+
+    @property
+    def sso_resource(self) -> str:
+        """The Application ID URI of Teams SSO tokens: SSO_APP_ID_URI, else `api://botid-{MicrosoftAppId}`."""
+        return self.sso_app_id_uri or f"api://botid-{self.app_id}"
+
+    @property
+    def authority_is_loopback(self) -> bool:
+        """True when AUTHORITY_HOST is the local sandbox Entra (127.0.0.1, ::1 or localhost)."""
+        return urlsplit(self.authority_host).hostname in ("127.0.0.1", "localhost", "::1")
+
+    @property
+    def token_cache_key_bytes(self) -> bytes | None:
+        """The 32-byte TOKEN_CACHE_KEY, or None when it is not set."""
+        raw = self.token_cache_key.get_secret_value()
+        return _decode_key(raw) if raw else None
+
+    @property
     def has_azure_credentials(self) -> bool:
         """True when the bot talks to real Azure services rather than the sandbox."""
         return bool(self.app_id)
@@ -128,6 +215,15 @@ _ENV_NAMES = {
     "storage_url": "STORAGE_URL",
     "graph_timeout_seconds": "GRAPH_TIMEOUT_SECONDS",
     "graph_max_retry_seconds": "GRAPH_MAX_RETRY_SECONDS",
+    "bot_openid_metadata_url": "BOT_OPENID_METADATA_URL",
+    "bot_token_issuer": "BOT_TOKEN_ISSUER",
+    "bot_framework_scope": "BOT_FRAMEWORK_SCOPE",
+    "allowed_tenants": "ALLOWED_TENANTS",
+    "dangerously_allow_unauthenticated_requests": "DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS",
+    "sso_app_id_uri": "SSO_APP_ID_URI",
+    "oauth_connection_name": "OAUTH_CONNECTION_NAME",
+    "token_cache_key": "TOKEN_CACHE_KEY",
+    "auth_timeout_seconds": "AUTH_TIMEOUT_SECONDS",
 }
 
 

@@ -27,6 +27,10 @@ class _TolerantEnum(StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            for member in cls:
+                if member.value.casefold() == value.casefold():
+                    return member
         return cls("unknownFutureValue")
 
 

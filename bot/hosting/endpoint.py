@@ -1,0 +1,138 @@
+"""`POST /api/messages`: the HTTP edge in front of botbuilder's CloudAdapter.
+
+botbuilder 4.17.1's `CloudAdapter.process` answers 500 for a missing Content-Type, malformed JSON and every malformed,
+mis-signed or unknown-key token, and serialises invoke bodies twice (500 for adaptiveCard/action). This edge checks the
+request first and hands the adapter an already authenticated request (`process_activity(AuthenticateRequestResult)`):
+
+    missing / non-JSON Content-Type -> 415     body over `max_body_bytes` -> 413     malformed JSON / not an activity -> 400
+    no or invalid channel token -> 401        valid token, wrong serviceUrl or channel endorsement -> 403
+    tenant outside ALLOWED_TENANTS -> ignored: no router call, no reply; 201 for activities, 403 for invokes
+    bot failure -> 500 (logged; no exception text in the response)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from aiohttp import web
+from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
+from botbuilder.integration.aiohttp import CloudAdapter  # pyright: ignore[reportMissingTypeStubs]
+from botbuilder.schema import Activity  # pyright: ignore[reportMissingTypeStubs]
+from msrest.serialization import Model
+
+from bot.hosting.channel_auth import ChannelAuthError
+from bot.hosting.connectors import TeamsBotFrameworkAuthentication
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES: Final = 256 * 1024
+
+TurnHandler = Callable[[TurnContext], Awaitable[None]]
+
+
+def activity_tenant(activity: Activity) -> str | None:
+    """The tenant an activity comes from: `channelData.tenant.id`, else `conversation.tenantId`."""
+    channel_data: Any = activity.channel_data  # pyright: ignore[reportUnknownMemberType]
+    if isinstance(channel_data, dict):
+        tenant: Any = channel_data.get("tenant")  # pyright: ignore[reportUnknownMemberType]
+        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):  # pyright: ignore[reportUnknownMemberType]
+            return str(tenant["id"])  # pyright: ignore[reportUnknownArgumentType]
+    conversation: Any = activity.conversation  # pyright: ignore[reportUnknownMemberType]
+    tenant_id: Any = getattr(conversation, "tenant_id", None)
+    return tenant_id if isinstance(tenant_id, str) and tenant_id else None
+
+
+class MessagesEndpoint:
+    """The aiohttp handler for `POST /api/messages`."""
+
+    def __init__(
+        self,
+        *,
+        adapter: CloudAdapter,
+        authentication: TeamsBotFrameworkAuthentication,
+        on_turn: TurnHandler,
+        allowed_tenants: frozenset[str],
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        """Build the endpoint.
+
+        Args:
+            adapter: the CloudAdapter that runs the turn.
+            authentication: validates the channel token.
+            on_turn: the bot's `on_turn`.
+            allowed_tenants: tenants whose activities are handled; empty handles every tenant.
+            max_body_bytes: larger bodies are refused with 413.
+        """
+        self._adapter = adapter
+        self._authentication = authentication
+        self._on_turn = on_turn
+        self._allowed_tenants = allowed_tenants
+        self._max_body_bytes = max_body_bytes
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Check, authenticate and run one inbound activity."""
+        if request.content_type != "application/json":
+            return _error(415, "Content-Type must be application/json")
+        if request.content_length is not None and request.content_length > self._max_body_bytes:
+            return _error(413, "request body too large")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                return _error(413, "request body too large")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        try:
+            payload: Any = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "malformed JSON")
+        if not isinstance(payload, dict):
+            return _error(400, "the body must be an activity object")
+        try:
+            activity: Activity = Activity().deserialize(payload)  # pyright: ignore[reportUnknownMemberType]
+        except Exception:  # noqa: BLE001 - msrest raises several types for a malformed model
+            return _error(400, "the body is not a valid activity")
+        if not activity.type:  # pyright: ignore[reportUnknownMemberType]
+            return _error(400, "the activity has no type")
+        is_invoke = activity.type == "invoke"  # pyright: ignore[reportUnknownMemberType]
+        try:
+            result = await self._authentication.authenticate_request(activity, request.headers.get("Authorization", ""))
+        except ChannelAuthError as error:
+            logger.info("refused a request to /api/messages: %s (%d)", error.reason, error.status)
+            headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+            return _error(error.status, "unauthorized" if error.status == 401 else "forbidden", headers)
+        tenant = activity_tenant(activity)
+        if self._allowed_tenants and tenant not in self._allowed_tenants:
+            logger.info("ignored an activity from a tenant outside ALLOWED_TENANTS")
+            return _error(403, "tenant not allowed") if is_invoke else web.Response(status=201)
+        try:
+            invoke_response = await self._adapter.process_activity(result, activity, self._on_turn)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        except Exception:
+            logger.exception("the bot failed to handle an activity of type %s", activity.type)  # pyright: ignore[reportUnknownMemberType]
+            return _error(500, "internal error")
+        if isinstance(invoke_response, InvokeResponse):
+            return _invoke_http_response(invoke_response)
+        return web.Response(status=201)
+
+
+def _invoke_http_response(invoke_response: InvokeResponse) -> web.Response:
+    status = int(invoke_response.status or 200)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+    body: Any = invoke_response.body  # pyright: ignore[reportUnknownMemberType]
+    if body is None:
+        return web.Response(status=status)
+    if isinstance(body, Model):
+        body = body.serialize(keep_readonly=True)
+    return web.json_response(body, status=status)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": str(status), "message": message}}, status=status, headers=headers)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """`GET /healthz`: 200 while the process serves requests (no auth, no dependencies checked)."""
+    return web.json_response({"status": "ok"})

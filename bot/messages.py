@@ -1,0 +1,141 @@
+"""Every sentence a teacher or student reads, in one module so the wording is reviewable in one place.
+
+Functions, not constants, so each sentence names exactly what it needs. Card templates hold only labels.
+Grades, feedback and names appear here only to be shown to the teacher who typed them — never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from bot.commands.model import ParseErrorReason
+
+# --------------------------------------------------------------------------------------------- understanding text
+
+_PARSE_ERRORS: dict[ParseErrorReason, str] = {
+    ParseErrorReason.EMPTY: "I didn't get a command.",
+    ParseErrorReason.ONLY_MENTION: "You mentioned me but didn't say what to do.",
+    ParseErrorReason.TOO_LONG: "That message is too long for me to read as a command.",
+    ParseErrorReason.UNKNOWN_COMMAND: "I didn't understand that.",
+    ParseErrorReason.MALFORMED: "I couldn't read that command.",
+    ParseErrorReason.MISSING_STUDENT: "Which student? I couldn't find a student's name.",
+    ParseErrorReason.MISSING_ASSIGNMENT: "Which assignment? I couldn't find an assignment name.",
+    ParseErrorReason.MISSING_POINTS: "How many points? I couldn't find a score.",
+    ParseErrorReason.MISSING_FEEDBACK: "What feedback? Nothing came after the colon.",
+    ParseErrorReason.AMBIGUOUS_POINTS: "I found more than one score, so I won't guess which one you meant.",
+    ParseErrorReason.NEGATIVE_POINTS: "Points can't be negative.",
+    ParseErrorReason.INVALID_POINTS: "That score isn't a number I can record.",
+    ParseErrorReason.DUPLICATE_STUDENT: "A student is listed twice, so I won't guess which score is right.",
+}
+
+
+def not_understood(reason: ParseErrorReason) -> str:
+    """What was wrong with a typed command."""
+    return _PARSE_ERRORS[reason]
+
+
+def try_instead(usage: str) -> str:
+    """The closest correct usage."""
+    return f"Try: “{usage}”"
+
+
+def help_hint() -> str:
+    return "Type “help” to see everything I can do."
+
+
+# --------------------------------------------------------------------------------------------- finding things
+
+
+def which_student(query: str) -> str:
+    return f"More than one student matches “{query}”. Which one did you mean?"
+
+
+def which_assignment(query: str) -> str:
+    return f"More than one assignment matches “{query}”. Which one did you mean?"
+
+
+def which_class() -> str:
+    return "Which class is this for?"
+
+
+def student_not_found(query: str, suggestions: Sequence[str]) -> str:
+    if suggestions:
+        return f"I couldn't find a student called “{query}”. Did you mean {_or_list(suggestions)}?"
+    return f"I couldn't find a student called “{query}” in this class."
+
+
+def assignment_not_found(query: str, suggestions: Sequence[str]) -> str:
+    if suggestions:
+        return f"I couldn't find an assignment called “{query}”. Did you mean {_or_list(suggestions)}?"
+    return f"I couldn't find an assignment called “{query}”."
+
+
+def class_not_found() -> str:
+    return "I couldn't tell which of your classes this is for. Add the class, e.g. “… in Biology 101”."
+
+
+def assignment_is_draft(assignment: str) -> str:
+    return f"{assignment} is not assigned yet — no submissions."
+
+
+def assignment_is_credit_only(assignment: str) -> str:
+    return f"{assignment} has no points to give — add feedback or return it instead."
+
+
+# --------------------------------------------------------------------------------------------- confirmations
+
+
+def confirm_title() -> str:
+    return "Please confirm"
+
+
+def because_fuzzy_student(query: str, name: str) -> str:
+    return f"I matched “{query}” to {name}."
+
+
+def because_fuzzy_assignment(query: str, name: str) -> str:
+    return f"I matched “{query}” to {name}."
+
+
+def because_scaled(typed: str, points: Decimal, max_points: Decimal) -> str:
+    return f"{typed} is {format_points(points)}/{format_points(max_points)} on this assignment's scale."
+
+
+def because_over_max(points: Decimal, max_points: Decimal) -> str:
+    return f"{format_points(points)} is more than the {format_points(max_points)} points maximum — extra credit?"
+
+
+def because_not_turned_in(name: str) -> str:
+    return f"{name} hasn't turned this in."
+
+
+def because_excuse() -> str:
+    return "Excusing removes the feedback and rubric selections on this submission."
+
+
+def confirmation_expired() -> str:
+    return "That confirmation has expired or was already used. Please send the command again."
+
+
+def cancelled() -> str:
+    return "Cancelled — nothing was changed."
+
+
+# --------------------------------------------------------------------------------------------- results
+
+
+def format_points(points: Decimal | float | None) -> str:
+    """85 → "85", 8.5 → "8.5", 85.10 → "85.1"; None → "—"."""
+    if points is None:
+        return "—"
+    value = Decimal(str(points))
+    if value == value.to_integral_value():
+        return f"{value.to_integral_value():f}"
+    return f"{value.normalize():f}"
+
+
+def _or_list(items: Sequence[str]) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + f" or {items[-1]}"

@@ -1,0 +1,304 @@
+"""The thin Teams edge: turns botbuilder activities into `bot.turn` values and hands them to the Router.
+
+- message -> the bot's @mention stripped -> `MessageTurn` -> `router.on_message`;
+- message with `value` and no text (an Action.Submit click) -> `CardActionTurn` (verb from `value.verb`, the rest as
+  data) -> `router.on_card_action`; its Reply replaces the clicked card (`replyToId`) or is sent as a new message;
+- invoke `adaptiveCard/action` -> `CardActionTurn` -> the Reply's card as the documented invoke response
+  `{"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": <card>}`. `on_invoke_activity` is
+  overridden and returns a plain-dict `InvokeResponse`: the SDK's `on_adaptive_card_invoke` path serialises the body
+  twice and fails on the aiohttp CloudAdapter;
+- conversationUpdate / installationUpdate -> the conversation reference is saved (`ConversationReferences.save`) so
+  notifications can reach the conversation later.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, Protocol, TypeVar
+
+from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
+from botbuilder.core.teams import TeamsActivityHandler  # pyright: ignore[reportMissingTypeStubs]
+from botbuilder.schema import Activity, Attachment, ConversationReference  # pyright: ignore[reportMissingTypeStubs]
+
+from bot.graph.ids import ClassId, TenantId, UserId
+from bot.hosting.endpoint import activity_tenant
+from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Reply, Router
+
+logger = logging.getLogger(__name__)
+
+ADAPTIVE_CARD: Final = "application/vnd.microsoft.card.adaptive"
+ACTIVITY_MESSAGE: Final = "application/vnd.microsoft.activity.message"
+ERROR: Final = "application/vnd.microsoft.error"
+VERB_KEY: Final = "verb"
+"""The Action.Submit data key carrying the verb (Action.Execute has its own `verb`)."""
+
+_AT_TAG = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+_SPACES = re.compile(r"[ \t\u00a0]{2,}")
+
+T = TypeVar("T")
+
+
+class ConversationReferences(Protocol):
+    """Where conversation references are kept for proactive messages (provided by the notify layer)."""
+
+    async def save(self, ref: dict[str, Any]) -> None:
+        """Store the reference (Bot Framework JSON shape, camelCase keys), replacing one for the same conversation."""
+        ...
+
+
+class InMemoryConversationReferences:
+    """The default store: references by conversation id, for one process."""
+
+    def __init__(self) -> None:
+        self.references: dict[str, dict[str, Any]] = {}
+
+    async def save(self, ref: dict[str, Any]) -> None:
+        """Keep the reference under its conversation id."""
+        conversation: Any = ref.get("conversation") or {}
+        self.references[str(conversation.get("id", ""))] = ref
+
+
+def strip_bot_mention(text: str, entities: list[Mapping[str, Any]], bot_ids: frozenset[str]) -> str:
+    """Remove the bot's @mention from Teams message text; other `<at>Name</at>` tags become plain names.
+
+    Args:
+        text: the activity text.
+        entities: the activity's entities (mention entities carry `mentioned.id` and the `<at>` `text`).
+        bot_ids: ids the bot is addressed by (`recipient.id`, `28:<appId>`).
+
+    Returns:
+        The text without the mention, trimmed.
+    """
+    for entity in entities:
+        if str(entity.get("type", "")).lower() != "mention":
+            continue
+        mentioned: Any = entity.get("mentioned") or {}
+        if not isinstance(mentioned, Mapping) or mentioned.get("id") not in bot_ids:  # pyright: ignore[reportUnknownMemberType]
+            continue
+        tag = entity.get("text")
+        if isinstance(tag, str) and tag and tag in text:
+            text = text.replace(tag, " ")
+        else:
+            name = re.escape(str(mentioned.get("name", "")))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            text = re.sub(rf"<at\b[^>]*>\s*@?{name}\s*</at>", " ", text, flags=re.IGNORECASE)
+    text = _AT_TAG.sub(lambda match: match.group(1), text)
+    text = html.unescape(text).replace("\u00a0", " ")
+    return _SPACES.sub(" ", text).strip()
+
+
+def reply_activity(reply: Reply) -> Activity:
+    """The message activity for a Reply: its text and its cards as Adaptive Card attachments."""
+    attachments = [Attachment(content_type=ADAPTIVE_CARD, content=dict(card)) for card in reply.cards]
+    return Activity(type="message", text=reply.text, attachments=attachments or None)
+
+
+def invoke_body(reply: Reply) -> dict[str, Any]:
+    """The adaptiveCard/action invoke response for a Reply: its first card, else its text as a message."""
+    if reply.cards:
+        return {"statusCode": 200, "type": ADAPTIVE_CARD, "value": dict(reply.cards[0])}
+    return {"statusCode": 200, "type": ACTIVITY_MESSAGE, "value": reply.text or ""}
+
+
+def _error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"statusCode": status, "type": ERROR, "value": {"code": code, "message": message}}
+
+
+class TurnOutbox:
+    """`bot.turn.Outbox` over a turn: the turn's context while the turn runs, then `continue_conversation`."""
+
+    def __init__(self, context: TurnContext, *, app_id: str) -> None:
+        """Build the outbox for the turn of `context`."""
+        self._context = context
+        activity: Any = context.activity  # pyright: ignore[reportUnknownMemberType]
+        self._reference: Any = TurnContext.get_conversation_reference(activity)  # pyright: ignore[reportUnknownMemberType]
+        self._adapter: Any = context.adapter  # pyright: ignore[reportUnknownMemberType]
+        self._app_id = app_id
+        self._turn_open = True
+
+    def end_turn(self) -> None:
+        """From now on, send through `continue_conversation` (the HTTP answer has gone or is going)."""
+        self._turn_open = False
+
+    async def send(self, reply: Reply) -> str:
+        """Post a reply; returns the new activity id."""
+        activity = reply_activity(reply)
+
+        async def post(context: Any) -> str:
+            response: Any = await context.send_activity(activity)
+            return str(getattr(response, "id", "") or "")
+
+        return await self._with_context(post)
+
+    async def update(self, activity_id: str, reply: Reply) -> None:
+        """Replace a posted message in place."""
+
+        async def put(context: Any) -> None:
+            activity: Any = reply_activity(reply)
+            activity.id = activity_id
+            await context.update_activity(activity)
+
+        await self._with_context(put)
+
+    async def typing(self) -> None:
+        """Show the typing indicator."""
+
+        async def post(context: Any) -> None:
+            await context.send_activity(Activity(type="typing"))
+
+        await self._with_context(post)
+
+    async def _with_context(self, action: Callable[[Any], Awaitable[T]]) -> T:
+        if self._turn_open:
+            return await action(self._context)
+        results: list[T] = []
+
+        async def callback(context: TurnContext) -> None:
+            results.append(await action(context))
+
+        await self._adapter.continue_conversation(self._reference, callback, self._app_id)
+        return results[0]
+
+
+class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
+    """Teams activities in, Router calls out."""
+
+    def __init__(self, router: Router, *, app_id: str, references: ConversationReferences | None = None) -> None:
+        """Build the bot.
+
+        Args:
+            router: decides what each turn does.
+            app_id: the bot's app id (for proactive sends and recognising its own @mention).
+            references: where conversation references are saved; in memory when omitted.
+        """
+        super().__init__()
+        self._router = router
+        self._app_id = app_id
+        self.references: ConversationReferences = references or InMemoryConversationReferences()
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        """A teacher's message (or an Action.Submit click) goes to the router."""
+        activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
+        outbox = TurnOutbox(turn_context, app_id=self._app_id)
+        try:
+            if isinstance(activity.value, dict) and not (activity.text or "").strip():
+                await self._on_submit(activity, outbox)
+                return
+            text = strip_bot_mention(activity.text or "", _entities(activity), self._bot_ids(activity))
+            turn = MessageTurn(
+                activity_id=str(activity.id or ""),
+                actor=_actor(activity),
+                conversation=_conversation(activity),
+                text=text,
+            )
+            await self._router.on_message(turn, outbox)
+        finally:
+            outbox.end_turn()
+
+    async def _on_submit(self, activity: Any, outbox: TurnOutbox) -> None:
+        value: dict[str, Any] = {str(k): v for k, v in activity.value.items()}
+        verb = str(value.get(VERB_KEY) or "")
+        data = {k: v for k, v in value.items() if k not in (VERB_KEY, "msteams")}
+        reply_to_id = str(activity.reply_to_id) if activity.reply_to_id else None
+        turn = CardActionTurn(
+            activity_id=str(activity.id or ""),
+            actor=_actor(activity),
+            conversation=_conversation(activity),
+            verb=verb,
+            data=data,
+            reply_to_id=reply_to_id,
+        )
+        reply = await self._router.on_card_action(turn, outbox)
+        if reply_to_id:
+            await outbox.update(reply_to_id, reply)
+        else:
+            await outbox.send(reply)
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        """adaptiveCard/action clicks go to the router; other invokes are not implemented (501)."""
+        activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
+        if activity.name != "adaptiveCard/action":
+            return InvokeResponse(status=501)
+        value: Any = activity.value
+        action: Any = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
+            return InvokeResponse(status=200, body=_error_body(400, "BadRequest", "expected an Action.Execute action"))
+        data: Any = action.get("data")
+        outbox = TurnOutbox(turn_context, app_id=self._app_id)
+        try:
+            turn = CardActionTurn(
+                activity_id=str(activity.id or ""),
+                actor=_actor(activity),
+                conversation=_conversation(activity),
+                verb=str(action.get("verb") or ""),
+                data={str(k): v for k, v in data.items()} if isinstance(data, dict) else {},
+                reply_to_id=str(activity.reply_to_id) if activity.reply_to_id else None,
+            )
+            reply = await self._router.on_card_action(turn, outbox)
+        finally:
+            outbox.end_turn()
+        return InvokeResponse(status=200, body=invoke_body(reply))
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        """The bot was added to (or a member joined) a conversation: keep its reference."""
+        await self._save_reference(turn_context)
+        await super().on_conversation_update_activity(turn_context)  # pyright: ignore[reportUnknownMemberType]
+
+    async def on_installation_update(self, turn_context: TurnContext) -> None:
+        """The app was installed or upgraded in a conversation: keep its reference."""
+        activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
+        if str(activity.action or "").lower() in ("add", "add-upgrade"):
+            await self._save_reference(turn_context)
+
+    async def _save_reference(self, turn_context: TurnContext) -> None:
+        activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
+        reference: ConversationReference = TurnContext.get_conversation_reference(activity)  # pyright: ignore[reportUnknownMemberType]
+        serialized: Any = reference.serialize()  # pyright: ignore[reportUnknownMemberType]
+        saved: dict[str, Any] = {str(k): v for k, v in serialized.items()}
+        channel_data: Any = activity.channel_data
+        tenant = activity_tenant(activity)
+        if tenant:
+            saved.setdefault("conversation", {})["tenantId"] = tenant
+        if isinstance(channel_data, dict):
+            saved["channelData"] = channel_data
+        await self.references.save(saved)
+
+    def _bot_ids(self, activity: Any) -> frozenset[str]:
+        recipient: Any = activity.recipient
+        ids = {f"28:{self._app_id}"} if self._app_id else set[str]()
+        if recipient is not None and recipient.id:
+            ids.add(str(recipient.id))
+        return frozenset(ids)
+
+
+def _entities(activity: Any) -> list[Mapping[str, Any]]:
+    entities: list[Mapping[str, Any]] = []
+    for entity in activity.entities or []:
+        properties: dict[str, Any] = dict(getattr(entity, "additional_properties", None) or {})
+        properties["type"] = getattr(entity, "type", None)
+        entities.append(properties)
+    return entities
+
+
+def _actor(activity: Any) -> Actor:
+    sender: Any = activity.from_property
+    tenant = activity_tenant(activity) or ""
+    user_id = str(getattr(sender, "aad_object_id", None) or "")
+    name = str(getattr(sender, "name", None) or "")
+    return Actor(tenant_id=TenantId(tenant), user_id=UserId(user_id), name=name)
+
+
+def _conversation(activity: Any) -> Conversation:
+    conversation: Any = activity.conversation
+    channel_data: Any = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    team: Any = channel_data.get("team") if isinstance(channel_data.get("team"), dict) else None
+    kind = str(getattr(conversation, "conversation_type", None) or ("channel" if team else "personal"))
+    class_id = team.get("aadGroupId") if team is not None and kind == "channel" else None
+    return Conversation(
+        id=str(getattr(conversation, "id", "") or ""),
+        kind=kind,
+        service_url=str(activity.service_url or ""),
+        channel_class_id=ClassId(class_id) if isinstance(class_id, str) and class_id else None,
+    )

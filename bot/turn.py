@@ -1,0 +1,92 @@
+"""What one Teams turn means to the assistant, free of the Bot Framework SDK.
+
+`bot/teams_bot.py` turns a botbuilder TurnContext into these values and hands them to a `Router`; everything below
+the edge works with them only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.graph.ids import ClassId, TenantId, UserId
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person who sent the activity: Entra tenant and object id (Teams' `from.aadObjectId`)."""
+
+    tenant_id: TenantId
+    user_id: UserId
+    name: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where the activity came from. `channel_class_id` is the team's aadGroupId in a class channel."""
+
+    id: str
+    kind: str  # "personal" | "channel" | "groupChat"
+    service_url: str
+    channel_class_id: ClassId | None = None
+
+    @property
+    def is_channel(self) -> bool:
+        return self.kind == "channel"
+
+
+@dataclass(frozen=True)
+class MessageTurn:
+    """A text message, with the bot's @mention already removed."""
+
+    activity_id: str
+    actor: Actor
+    conversation: Conversation
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CardActionTurn:
+    """An Adaptive Card button click (`adaptiveCard/action` invoke or Action.Submit message)."""
+
+    activity_id: str
+    actor: Actor
+    conversation: Conversation
+    verb: str
+    data: Mapping[str, Any] = field(repr=False)
+    reply_to_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the assistant says: optional text and Adaptive Cards (card JSON objects)."""
+
+    text: str | None = None
+    cards: tuple[Mapping[str, Any], ...] = ()
+
+
+class Outbox(Protocol):
+    """Sends to the conversation of the current turn (and keeps working after the turn's HTTP answer)."""
+
+    async def send(self, reply: Reply) -> str:
+        """Post a reply; returns the new activity id."""
+        ...
+
+    async def update(self, activity_id: str, reply: Reply) -> None:
+        """Replace a posted message (e.g. a progress card) in place."""
+        ...
+
+    async def typing(self) -> None:
+        """Show the typing indicator."""
+        ...
+
+
+class Router(Protocol):
+    """Decides what a turn does. Implemented by `bot/router.py`."""
+
+    async def on_message(self, turn: MessageTurn, outbox: Outbox) -> None: ...
+
+    async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
+        """Returns the card that replaces the clicked card in place."""
+        ...

@@ -1,0 +1,130 @@
+"""The sandbox assembled: the seeded school's directory in Entra, Graph education checking Entra's tokens.
+
+One `SandboxStack` serves in-process tests (`graph_transport()`, an httpx.MockTransport) and real HTTP
+(`sandbox.run` / `python -m sandbox`), so both exercise the same cores.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sandbox.entra import ConfidentialApp, Directory, Entra, Tenant, User
+from sandbox.graph import GraphEducation, Knobs
+from sandbox.school import School, load_school
+from sandbox.transport import mock_transport
+
+SANDBOX_APP_ID = "6d2c1f0e-5a7b-4c3d-9e8f-0a1b2c3d4e5f"
+"""The sandbox bot's app registration (MicrosoftAppId)."""
+
+GRAPH_PERMISSIONS = ("EduAssignments.ReadWrite", "EduRoster.ReadBasic")
+"""Delegated permissions the bot asks for and the sandbox tenant has admin-consented."""
+
+BOT_FRAMEWORK_RESOURCE = "https://api.botframework.com"
+
+
+def new_app_secret() -> str:
+    """A fresh client secret for one sandbox run."""
+    return f"sandbox-{uuid.uuid4().hex}"
+
+
+def directory_for(school: School, *, app_id: str, app_secret: str, graph_url: str) -> Directory:
+    """The Entra directory of the seeded school: its tenant, every teacher and student, and the bot app."""
+    tenant = school.tenantId
+    users = [
+        User(
+            oid=user.id,
+            tid=tenant,
+            name=user.displayName,
+            preferred_username=user.userPrincipalName or f"{user.id}@sandbox.invalid",
+        )
+        for user in school.users
+    ]
+    app = ConfidentialApp(
+        app_id=app_id,
+        client_secret=app_secret,
+        home_tenant=tenant,
+        delegated_permissions={graph_url: list(GRAPH_PERMISSIONS)},
+        application_permissions={BOT_FRAMEWORK_RESOURCE: []},
+    )
+    return Directory(tenants=[Tenant(id=tenant, domain="lakesideschool.onmicrosoft.com")], apps=[app], users=users)
+
+
+@dataclass
+class SandboxStack:
+    """Entra + Graph education for one seeded school. URLs may change once real ports are bound."""
+
+    school: School
+    entra: Entra
+    graph: GraphEducation
+    graph_url: str
+    app_id: str
+    app_secret: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        authority_url: str = "https://127.0.0.1:8443",
+        graph_url: str = "https://127.0.0.1:8444",
+        app_id: str = SANDBOX_APP_ID,
+        app_secret: str | None = None,
+        knobs: Knobs | None = None,
+    ) -> SandboxStack:
+        """Assemble the sandbox. Entra checks the Graph audience against `graph_url` (see `rebind`)."""
+        school = load_school()
+        secret = app_secret or new_app_secret()
+        graph_url = graph_url.rstrip("/")
+        entra = Entra(
+            authority_url,
+            directory_for(school, app_id=app_id, app_secret=secret, graph_url=graph_url),
+            graph_resource=graph_url,
+        )
+        stack_ref: list[SandboxStack] = []
+
+        def verify(token: str) -> Mapping[str, Any]:
+            return entra.verify(token, audience=stack_ref[0].graph_url)
+
+        graph = GraphEducation(school, verify_token=verify, knobs=knobs)
+        stack = cls(school=school, entra=entra, graph=graph, graph_url=graph_url, app_id=app_id, app_secret=secret)
+        stack_ref.append(stack)
+        return stack
+
+    @property
+    def tenant_id(self) -> str:
+        return self.school.tenantId
+
+    def rebind(self, *, authority_url: str, graph_url: str) -> None:
+        """Point issuers and audiences at the URLs the services were actually bound to."""
+        graph_url = graph_url.rstrip("/")
+        old = self.graph_url
+        self.entra.base_url = authority_url.rstrip("/")
+        self.entra.graph_resource = graph_url
+        app = self.entra.app(self.app_id)
+        app.delegated_permissions = {
+            (graph_url if resource == old else resource): perms for resource, perms in app.delegated_permissions.items()
+        }
+        self.graph_url = graph_url
+
+    def graph_token(self, user_id: str, *, scopes: tuple[str, ...] = GRAPH_PERMISSIONS) -> str:
+        """A delegated Graph token for a sandbox user, as on-behalf-of would issue it (for tests and benchmarks)."""
+        return self.entra.issue_access_token(
+            audience=self.graph_url, tenant=self.tenant_id, app_id=self.app_id, user_oid=user_id, scopes=scopes
+        )
+
+    def graph_transport(self) -> httpx.MockTransport:
+        """The Graph service in process: hand this to `GraphHttp.create(settings, transport=...)`."""
+        return mock_transport(self.graph, self.graph_url)
+
+    def user_id(self, display_name: str) -> str:
+        return self.school.user_named(display_name).id
+
+    def class_id(self, display_name: str) -> str:
+        return self.school.class_named(display_name).id
+
+    def assignment_id(self, class_display_name: str, assignment_display_name: str) -> str:
+        return self.school.assignment_named(self.class_id(class_display_name), assignment_display_name).id
