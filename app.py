@@ -34,7 +34,6 @@ from bot.turn import CardActionTurn, MessageTurn, Outbox, Reply, Router
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Hosting:
     """The parts `create_app` built, for the notify layer (proactive sends) and tests."""

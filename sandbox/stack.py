@@ -9,13 +9,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from sandbox.entra import ConfidentialApp, Directory, Entra, Tenant, User
 from sandbox.graph import GraphEducation, Knobs
+from sandbox.http import RunningService, serve
 from sandbox.school import School, load_school
+from sandbox.tls import SandboxTls, ensure_sandbox_tls
 from sandbox.transport import mock_transport
 
 SANDBOX_APP_ID = "6d2c1f0e-5a7b-4c3d-9e8f-0a1b2c3d4e5f"
@@ -128,3 +131,48 @@ class SandboxStack:
 
     def assignment_id(self, class_display_name: str, assignment_display_name: str) -> str:
         return self.school.assignment_named(self.class_id(class_display_name), assignment_display_name).id
+
+
+@dataclass
+class RunningStack:
+    """The sandbox served over HTTPS on 127.0.0.1."""
+
+    stack: SandboxStack
+    tls: SandboxTls
+    services: list[RunningService]
+
+    @property
+    def authority_url(self) -> str:
+        return self.stack.entra.base_url
+
+    @property
+    def graph_url(self) -> str:
+        return self.stack.graph_url
+
+    def environment(self) -> dict[str, str]:
+        """The settings that point the bot (and MSAL/httpx) at this sandbox."""
+        return {
+            "AUTHORITY_HOST": self.authority_url,
+            "GRAPH_ENDPOINT": self.graph_url,
+            "MicrosoftAppId": self.stack.app_id,
+            "MicrosoftAppPassword": self.stack.app_secret,
+            "MicrosoftAppTenantId": self.stack.tenant_id,
+            "SSL_CERT_FILE": str(self.tls.ca_path.resolve()),
+            "REQUESTS_CA_BUNDLE": str(self.tls.ca_path.resolve()),
+        }
+
+    async def stop(self) -> None:
+        for service in reversed(self.services):
+            await service.stop()
+
+
+async def serve_stack(
+    stack: SandboxStack, *, tls_directory: Path | None = None, entra_port: int = 0, graph_port: int = 0
+) -> RunningStack:
+    """Serve Entra and Graph over HTTPS on 127.0.0.1 (port 0 = any free port) and rebind the stack's URLs."""
+    tls = ensure_sandbox_tls(tls_directory) if tls_directory else ensure_sandbox_tls()
+    context = tls.server_context()
+    entra = await serve(stack.entra, port=entra_port, ssl_context=context)
+    graph = await serve(stack.graph, port=graph_port, ssl_context=context)
+    stack.rebind(authority_url=entra.url, graph_url=graph.url)
+    return RunningStack(stack=stack, tls=tls, services=[entra, graph])

@@ -157,10 +157,10 @@ def _evaluate(text: str, scope: _Scope, *, condition: bool) -> object:
     if expression.function == "count":
         value = len(value) if _is_list(value) or isinstance(value, str) else 0
     elif value is _MISSING:
-        if condition:
-            return False
-        raise CardRenderError(f"${{{text}}}: no value named {'.'.join(expression.path)!r}")
-    elif expression.function == "string":
+        if not condition:
+            raise CardRenderError(f"${{{text}}}: no value named {'.'.join(expression.path)!r}")
+        value = None
+    if expression.function == "string":
         value = _stringify(value)
     if expression.negate:
         return not _truthy(value)

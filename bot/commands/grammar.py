@@ -411,11 +411,14 @@ _STATUS_VIEW = re.compile(
 )
 
 
+_CLASS_ONLY = re.compile(r"^(?:the )?class (?P<hint>.+)$", _F)
+
+
 def _status(assignment_text: str | None, view: StatusView) -> Status:
     if assignment_text is None:
         return Status(assignment=None, view=view)
     raw = _field(assignment_text)
-    class_match = re.match(r"^(?:the )?class (?P<hint>.+)$", raw, _F)
+    class_match = _CLASS_ONLY.match(raw)
     if class_match is not None:
         return Status(assignment=None, view=view, class_hint=_field(class_match["hint"]) or None)
     main, hint = _split_hint(raw)

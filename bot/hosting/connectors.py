@@ -159,7 +159,9 @@ class TeamsBotFrameworkAuthentication(BotFrameworkAuthentication):  # pyright: i
         result.connector_factory = self._connectors
         return result
 
-    async def authenticate_streaming_request(self, auth_header: str, channel_id_header: str) -> AuthenticateRequestResult:
+    async def authenticate_streaming_request(
+        self, auth_header: str, channel_id_header: str
+    ) -> AuthenticateRequestResult:
         """Streaming (Direct Line ASE) is not supported."""
         raise PermissionError("streaming connections are not supported")
 

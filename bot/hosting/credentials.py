@@ -25,7 +25,12 @@ from botframework.connector.auth import (  # pyright: ignore[reportMissingTypeSt
 logger = logging.getLogger(__name__)
 
 MICROSOFT_AUTHORITY_HOSTS: Final = frozenset(
-    {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+    }
 )
 REFRESH_MARGIN_SECONDS: Final = 300.0
 DEFAULT_CHANNEL_AUTH_TENANT: Final = "botframework.com"
@@ -89,7 +94,9 @@ class BotCredentials(AppCredentials):  # pyright: ignore[reportUntypedBaseClass]
     def get_access_token(self, force_refresh: bool = False) -> str:
         """The kept token (msrest calls this synchronously while signing a request)."""
         if force_refresh or self._token is None or self._clock() >= self._expires_at:
-            logger.warning("fetching a Bot Framework token on the event loop; the connector factory should refresh first")
+            logger.warning(
+                "fetching a Bot Framework token on the event loop; the connector factory should refresh first"
+            )
             self._acquire()
         assert self._token is not None
         return self._token

@@ -4,7 +4,8 @@ botbuilder 4.17.1's `CloudAdapter.process` answers 500 for a missing Content-Typ
 mis-signed or unknown-key token, and serialises invoke bodies twice (500 for adaptiveCard/action). This edge checks the
 request first and hands the adapter an already authenticated request (`process_activity(AuthenticateRequestResult)`):
 
-    missing / non-JSON Content-Type -> 415     body over `max_body_bytes` -> 413     malformed JSON / not an activity -> 400
+    missing / non-JSON Content-Type -> 415     body over `max_body_bytes` -> 413
+    malformed JSON / not an activity -> 400
     no or invalid channel token -> 401        valid token, wrong serviceUrl or channel endorsement -> 403
     tenant outside ALLOWED_TENANTS -> ignored: no router call, no reply; 201 for activities, 403 for invokes
     bot failure -> 500 (logged; no exception text in the response)

@@ -1,0 +1,533 @@
+"""A local stand-in for the Teams channel: the Bot Connector the bot replies to, and Teams' side toward the bot.
+
+Connector routes (relative to `base_url`, the serviceUrl of every activity it sends):
+    POST   /v3/conversations                                   create (e.g. a personal chat for a notification)
+    POST   /v3/conversations/{id}/activities                   send
+    POST   /v3/conversations/{id}/activities/{activityId}      reply
+    PUT    /v3/conversations/{id}/activities/{activityId}      update
+    DELETE /v3/conversations/{id}/activities/{activityId}      delete
+    GET    /v3/conversations/{id}/members                      members
+    GET    /_sandbox/conversations                             inspection: every conversation and its activities
+
+Every connector call needs the bot's bearer token, issued by the sandbox Entra (client credentials) for audience
+`https://api.botframework.com`; anything else is answered 401. Knobs: `throttle(n, retry_after)` answers 429 to the
+next n sends; `block(user)` makes create/send to that user's personal chat answer 403 (the user blocked the bot).
+
+Toward the bot, `send_to_bot(activity)` posts to the bot's `/api/messages` with a channel token from
+`entra.mint_channel_token`, so sandbox runs go through the production auth path. `message(...)` and `card_action(...)`
+build activities shaped like Teams' (see specs/examples/teams).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import unquote
+
+import httpx
+
+from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, json_response
+from sandbox.entra import Entra
+
+logger = logging.getLogger(__name__)
+
+BOT_FRAMEWORK_AUDIENCE: Final = "https://api.botframework.com"
+CHANNEL_ID: Final = "msteams"
+ADAPTIVE_CARD: Final = "application/vnd.microsoft.card.adaptive"
+
+
+@dataclass
+class TeamsUser:
+    """A Teams user as the channel knows them: the `29:` id, the Entra object id, tenant and name."""
+
+    id: str
+    aad_object_id: str
+    tenant_id: str
+    name: str = ""
+
+    def account(self) -> dict[str, Any]:
+        """The `from` / member shape Teams sends."""
+        return {"id": self.id, "name": self.name, "aadObjectId": self.aad_object_id}
+
+
+@dataclass
+class ActivityRecord:
+    """One activity the bot posted, as last updated; `history` keeps earlier versions; `deleted` after DELETE."""
+
+    id: str
+    activity: dict[str, Any]
+    operation: str
+    reply_to_id: str | None = None
+    deleted: bool = False
+    history: list[dict[str, Any]] = field(default_factory=lambda: [])
+
+
+@dataclass
+class ConversationRecord:
+    """A conversation and what the bot posted in it."""
+
+    id: str
+    kind: str
+    tenant_id: str
+    members: list[TeamsUser]
+    class_id: str | None = None
+    name: str = ""
+    records: list[ActivityRecord] = field(default_factory=lambda: [])
+
+    def messages(self) -> list[dict[str, Any]]:
+        """The bot's message activities still shown (not deleted), oldest first, as last updated."""
+        return [r.activity for r in self.records if not r.deleted and r.activity.get("type", "message") == "message"]
+
+    def account(self) -> dict[str, Any]:
+        """The `conversation` shape Teams sends."""
+        shape: dict[str, Any] = {"id": self.id, "conversationType": self.kind, "tenantId": self.tenant_id}
+        if self.kind != "personal":
+            shape["isGroup"] = True
+        if self.name:
+            shape["name"] = self.name
+        return shape
+
+
+class TeamsChannel:
+    """The sandbox Teams channel: state plus `handle(request) -> response`, and `send_to_bot` toward the bot."""
+
+    def __init__(
+        self,
+        entra: Entra,
+        *,
+        app_id: str,
+        tenant_id: str,
+        base_url: str = "",
+        bot_url: str = "",
+        bot_name: str = "Grading assistant",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Build the channel.
+
+        Args:
+            entra: issues the channel tokens and verifies the bot's outbound tokens.
+            app_id: the bot's app id (recipient `28:{app_id}`, channel token audience).
+            tenant_id: the tenant activities come from unless a user says otherwise.
+            base_url: this service's URL (the serviceUrl); may be set after binding (`channel.base_url = url`).
+            bot_url: the bot's messaging endpoint (`.../api/messages`); may be set later.
+            bot_name: the bot's display name in mentions.
+            clock: seconds since the epoch.
+        """
+        self.entra = entra
+        self.app_id = app_id
+        self.tenant_id = tenant_id
+        self.base_url = base_url.rstrip("/")
+        self.bot_url = bot_url
+        self.bot_name = bot_name
+        self._clock = clock
+        self._users: dict[str, TeamsUser] = {}
+        self._conversations: dict[str, ConversationRecord] = {}
+        self._blocked: set[str] = set()
+        self._throttled = 0
+        self._retry_after = 1.0
+        self._ids = itertools.count(1)
+        self._http: httpx.AsyncClient | None = None
+        self.requests: list[tuple[str, str]] = []
+        """Every connector request as (method, path), for tests."""
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Python API
+    # ------------------------------------------------------------------------------------------------------------
+
+    @property
+    def service_url(self) -> str:
+        """The serviceUrl activities carry (with Teams' trailing slash)."""
+        return f"{self.base_url}/"
+
+    @property
+    def bot_account(self) -> dict[str, Any]:
+        """The bot as Teams addresses it."""
+        return {"id": f"28:{self.app_id}", "name": self.bot_name}
+
+    def user(self, aad_object_id: str, name: str = "", *, tenant_id: str | None = None) -> TeamsUser:
+        """The Teams user for an Entra object id, registered on first use."""
+        existing = self._users.get(aad_object_id)
+        if existing is not None:
+            return existing
+        digest = hashlib.sha256(aad_object_id.encode()).hexdigest()
+        user = TeamsUser(
+            id=f"29:1{digest[:60]}", aad_object_id=aad_object_id, tenant_id=tenant_id or self.tenant_id, name=name
+        )
+        self._users[aad_object_id] = user
+        return user
+
+    def personal_conversation(self, user: TeamsUser) -> ConversationRecord:
+        """The one-to-one chat between the bot and `user`, created on first use."""
+        conversation_id = f"a:1{hashlib.sha256(f'{self.app_id}|{user.id}'.encode()).hexdigest()[:64]}"
+        existing = self._conversations.get(conversation_id)
+        if existing is not None:
+            return existing
+        record = ConversationRecord(id=conversation_id, kind="personal", tenant_id=user.tenant_id, members=[user])
+        self._conversations[conversation_id] = record
+        return record
+
+    def channel_conversation(
+        self, class_id: str, members: list[TeamsUser] | None = None, *, name: str = "General"
+    ) -> ConversationRecord:
+        """The General channel of the class team whose group id is `class_id`, created on first use."""
+        conversation_id = f"19:{hashlib.sha256(class_id.encode()).hexdigest()[:32]}@thread.tacv2"
+        existing = self._conversations.get(conversation_id)
+        if existing is not None:
+            return existing
+        record = ConversationRecord(
+            id=conversation_id,
+            kind="channel",
+            tenant_id=self.tenant_id,
+            members=list(members or []),
+            class_id=class_id,
+            name=name,
+        )
+        self._conversations[conversation_id] = record
+        return record
+
+    def conversation(self, conversation_id: str) -> ConversationRecord:
+        """A conversation by id.
+
+        Raises:
+            KeyError: no such conversation.
+        """
+        return self._conversations[conversation_id]
+
+    @property
+    def conversations(self) -> list[ConversationRecord]:
+        """Every conversation, in creation order."""
+        return list(self._conversations.values())
+
+    def throttle(self, count: int, retry_after: float = 1.0) -> None:
+        """Answer the next `count` sends (create with an activity, send, reply) with 429 and Retry-After."""
+        self._throttled = count
+        self._retry_after = retry_after
+
+    def block(self, user: TeamsUser) -> None:
+        """The user blocked the bot: create/send to their personal chat answers 403."""
+        self._blocked.add(user.id)
+
+    def unblock(self, user: TeamsUser) -> None:
+        """The user unblocked the bot."""
+        self._blocked.discard(user.id)
+
+    def message(
+        self,
+        text: str,
+        *,
+        user: TeamsUser,
+        conversation: ConversationRecord | None = None,
+        mention_bot: bool = False,
+        value: Mapping[str, Any] | None = None,
+        reply_to_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A message activity as Teams sends it (personal chat unless `conversation` says otherwise).
+
+        Args:
+            text: what the user typed (without the mention).
+            user: the sender.
+            conversation: where it is sent; the user's personal chat when omitted.
+            mention_bot: prefix `<at>{bot name}</at>` and add the mention entity, as in a channel.
+            value: Action.Submit data (then `text` is usually empty).
+            reply_to_id: the card message the click came from.
+        """
+        conversation = conversation or self.personal_conversation(user)
+        entities: list[dict[str, Any]] = [{"type": "clientInfo", "locale": "en-US", "platform": "Web"}]
+        if mention_bot:
+            tag = f"<at>{self.bot_name}</at>"
+            text = f"{tag} {text}"
+            entities.insert(0, {"type": "mention", "mentioned": self.bot_account, "text": tag})
+        activity: dict[str, Any] = {
+            "type": "message",
+            "text": text,
+            "textFormat": "plain",
+            "from": user.account(),
+            "conversation": conversation.account(),
+            "entities": entities,
+            "channelData": self._channel_data(conversation, user),
+            "locale": "en-US",
+        }
+        if value is not None:
+            activity["value"] = dict(value)
+        if reply_to_id:
+            activity["replyToId"] = reply_to_id
+        return activity
+
+    def card_action(
+        self,
+        verb: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        user: TeamsUser,
+        conversation: ConversationRecord | None = None,
+        reply_to_id: str | None = None,
+    ) -> dict[str, Any]:
+        """An `adaptiveCard/action` invoke as Teams sends it for an Action.Execute click."""
+        conversation = conversation or self.personal_conversation(user)
+        activity: dict[str, Any] = {
+            "type": "invoke",
+            "name": "adaptiveCard/action",
+            "from": user.account(),
+            "conversation": conversation.account(),
+            "value": {
+                "action": {"type": "Action.Execute", "id": str(uuid.uuid4()), "verb": verb, "data": dict(data or {})},
+                "trigger": "manual",
+            },
+            "channelData": self._channel_data(conversation, user),
+            "entities": [{"type": "clientInfo", "locale": "en-US", "platform": "Web"}],
+            "locale": "en-US",
+        }
+        if reply_to_id:
+            activity["replyToId"] = reply_to_id
+        return activity
+
+    async def send_to_bot(
+        self, activity: Mapping[str, Any], *, token: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """Post an activity to the bot as Teams does, filling what Teams fills.
+
+        Args:
+            activity: the activity (from `message`/`card_action` or hand-made); missing id, timestamp, serviceUrl,
+                channelId, recipient and channelData.tenant are filled.
+            token: the bearer token to send instead of a fresh channel token (tests of refusals).
+            headers: extra or replacing request headers.
+
+        Returns:
+            The HTTP status and the JSON body (None when empty or not JSON).
+
+        Raises:
+            httpx.HTTPError: the bot could not be reached.
+        """
+        full = self.complete(activity)
+        bearer = token if token is not None else self.entra.mint_channel_token(self.app_id, str(full["serviceUrl"]))
+        request_headers = {"authorization": f"Bearer {bearer}", "content-type": "application/json; charset=utf-8"}
+        request_headers.update(headers or {})
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=30.0)
+        response = await self._http.post(self.bot_url, content=json.dumps(full).encode(), headers=request_headers)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return response.status_code, body
+
+    def complete(self, activity: Mapping[str, Any]) -> dict[str, Any]:
+        """The activity with Teams' envelope fields filled where missing."""
+        full = dict(activity)
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        full.setdefault("id", self._activity_id())
+        full.setdefault("timestamp", now.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+        full.setdefault("localTimestamp", now.isoformat(timespec="milliseconds"))
+        full.setdefault("serviceUrl", self.service_url)
+        full.setdefault("channelId", CHANNEL_ID)
+        full.setdefault("recipient", self.bot_account)
+        channel_data = dict(full.get("channelData") or {})
+        channel_data.setdefault("tenant", {"id": self.tenant_id})
+        full["channelData"] = channel_data
+        return full
+
+    async def aclose(self) -> None:
+        """Close the client used toward the bot."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every conversation with its members and activities (what `GET /_sandbox/conversations` answers)."""
+        return {
+            "conversations": [
+                {
+                    **conversation.account(),
+                    "classId": conversation.class_id,
+                    "members": [member.account() for member in conversation.members],
+                    "activities": [
+                        {
+                            "id": record.id,
+                            "operation": record.operation,
+                            "replyToId": record.reply_to_id,
+                            "deleted": record.deleted,
+                            "updates": len(record.history),
+                            "activity": record.activity,
+                        }
+                        for record in conversation.records
+                    ],
+                }
+                for conversation in self._conversations.values()
+            ]
+        }
+
+    # ------------------------------------------------------------------------------------------------------------
+    # HTTP
+    # ------------------------------------------------------------------------------------------------------------
+
+    async def handle(self, request: SandboxRequest) -> SandboxResponse:
+        """Answer one Bot Connector request."""
+        parts = [unquote(part) for part in request.path.strip("/").split("/")]
+        method = request.method.upper()
+        self.requests.append((method, request.path))
+        if parts == ["_sandbox", "conversations"] and method == "GET":
+            return _json(200, self.snapshot())
+        if len(parts) < 2 or parts[:2] != ["v3", "conversations"]:
+            return _error(404, "NotFound", f"No route for {method} {request.path}")
+        refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        try:
+            body: Any = request.json() if request.body else None
+        except ValueError:
+            return _error(400, "BadSyntax", "The request body is not valid JSON.")
+        match parts[2:]:
+            case [] if method == "POST":
+                return self._create(body)
+            case [conversation_id, "activities"] if method == "POST":
+                return self._post(conversation_id, body, None)
+            case [conversation_id, "activities", activity_id] if method == "POST":
+                return self._post(conversation_id, body, activity_id)
+            case [conversation_id, "activities", activity_id] if method == "PUT":
+                return self._update(conversation_id, activity_id, body)
+            case [conversation_id, "activities", activity_id] if method == "DELETE":
+                return self._delete(conversation_id, activity_id)
+            case [conversation_id, "members"] if method == "GET":
+                return self._members(conversation_id)
+            case _:
+                return _error(405 if len(parts) <= 5 else 404, "BadArgument", f"Unsupported {method} {request.path}")
+
+    def _authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
+        authorization = request.header("authorization") or ""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(401, "Unauthorized", "Authorization has been denied for this request.")
+        try:
+            claims = self.entra.verify(token.strip(), audience=BOT_FRAMEWORK_AUDIENCE, leeway_seconds=300)
+        except InvalidToken as error:
+            logger.debug("sandbox connector refused a token: %s", error)
+            return _error(401, "Unauthorized", "Authorization has been denied for this request.")
+        if claims.get("appid", claims.get("azp")) != self.app_id:
+            return _error(403, "Forbidden", "The bot is not part of this conversation.")
+        return None
+
+    def _create(self, body: Any) -> SandboxResponse:
+        if not isinstance(body, dict):
+            return _error(400, "BadArgument", "ConversationParameters required.")
+        members: Any = body.get("members") or []
+        if body.get("isGroup") or not isinstance(members, list) or len(members) != 1:  # pyright: ignore[reportUnknownArgumentType]
+            return _error(400, "BadArgument", "Only one-to-one conversations with one member can be created.")
+        member: Any = members[0]
+        member_id = str(member.get("id", "")) if isinstance(member, dict) else ""
+        user = self._find_user(member_id)
+        if user is None:
+            return _error(404, "MemberNotFound", "The member is not known to the channel.")
+        if user.id in self._blocked:
+            return _error(403, "ConversationBlockedByUser", "User blocked the conversation with the bot.")
+        conversation = self.personal_conversation(user)
+        payload: dict[str, Any] = {"id": conversation.id, "serviceUrl": self.service_url}
+        activity: Any = body.get("activity")
+        if isinstance(activity, dict):
+            throttled = self._throttle()
+            if throttled is not None:
+                return throttled
+            payload["activityId"] = self._record(conversation, activity, "create", None).id
+        return _json(201, payload)
+
+    def _post(self, conversation_id: str, body: Any, reply_to_id: str | None) -> SandboxResponse:
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return _error(404, "ConversationNotFound", "Conversation not found.")
+        if not isinstance(body, dict) or not body.get("type"):
+            return _error(400, "BadArgument", "An activity with a type is required.")
+        if conversation.kind == "personal" and any(member.id in self._blocked for member in conversation.members):
+            return _error(403, "ConversationBlockedByUser", "User blocked the conversation with the bot.")
+        if body.get("type") != "typing":
+            throttled = self._throttle()
+            if throttled is not None:
+                return throttled
+        record = self._record(conversation, body, "reply" if reply_to_id else "send", reply_to_id)
+        return _json(201, {"id": record.id})
+
+    def _update(self, conversation_id: str, activity_id: str, body: Any) -> SandboxResponse:
+        record = self._find_record(conversation_id, activity_id)
+        if record is None:
+            return _error(404, "ActivityNotFound", "Activity not found.")
+        if not isinstance(body, dict):
+            return _error(400, "BadArgument", "An activity is required.")
+        record.history.append(record.activity)
+        record.activity = {**body, "id": activity_id}
+        return _json(200, {"id": activity_id})
+
+    def _delete(self, conversation_id: str, activity_id: str) -> SandboxResponse:
+        record = self._find_record(conversation_id, activity_id)
+        if record is None:
+            return _error(404, "ActivityNotFound", "Activity not found.")
+        record.deleted = True
+        return SandboxResponse(status=200)
+
+    def _members(self, conversation_id: str) -> SandboxResponse:
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return _error(404, "ConversationNotFound", "Conversation not found.")
+        members = [
+            {**member.account(), "objectId": member.aad_object_id, "tenantId": member.tenant_id}
+            for member in conversation.members
+        ]
+        return _json(200, members)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # internals
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _throttle(self) -> SandboxResponse | None:
+        if self._throttled <= 0:
+            return None
+        self._throttled -= 1
+        return _error(429, "Throttled", "Too many requests.", {"retry-after": f"{self._retry_after:g}"})
+
+    def _record(
+        self, conversation: ConversationRecord, activity: Mapping[str, Any], operation: str, reply_to_id: str | None
+    ) -> ActivityRecord:
+        activity_id = self._activity_id()
+        record = ActivityRecord(
+            id=activity_id,
+            activity={**activity, "id": activity_id},
+            operation=operation,
+            reply_to_id=reply_to_id,
+        )
+        conversation.records.append(record)
+        return record
+
+    def _find_record(self, conversation_id: str, activity_id: str) -> ActivityRecord | None:
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return None
+        return next((r for r in conversation.records if r.id == activity_id and not r.deleted), None)
+
+    def _find_user(self, member_id: str) -> TeamsUser | None:
+        for user in self._users.values():
+            if member_id in (user.id, user.aad_object_id):
+                return user
+        return None
+
+    def _channel_data(self, conversation: ConversationRecord, user: TeamsUser) -> dict[str, Any]:
+        data: dict[str, Any] = {"tenant": {"id": user.tenant_id}}
+        if conversation.kind == "channel":
+            data["team"] = {"id": conversation.id, "aadGroupId": conversation.class_id, "name": conversation.name}
+            data["channel"] = {"id": conversation.id, "name": conversation.name}
+        return data
+
+    def _activity_id(self) -> str:
+        return f"{int(self._clock() * 1000)}{next(self._ids):04d}"
+
+
+def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
+    return json_response(status, payload, {"content-type": "application/json; charset=utf-8", **(headers or {})})
+
+
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> SandboxResponse:
+    return _json(status, {"error": {"code": code, "message": message}}, headers)
