@@ -139,3 +139,79 @@ def _or_list(items: Sequence[str]) -> str:
     if len(items) == 1:
         return items[0]
     return ", ".join(items[:-1]) + f" or {items[-1]}"
+
+
+def because_fuzzy_class(name: str) -> str:
+    return f"I took this to be {name}."
+
+
+def only_teachers() -> str:
+    return "Only this class's teachers can do that."
+
+
+def result_title(student: str, assignment: str) -> str:
+    return f"{student} — {assignment}"
+
+
+def points_of(points: float | Decimal | None, max_points: float | Decimal | None) -> str:
+    if max_points is None:
+        return format_points(points)
+    return f"{format_points(points)}/{format_points(max_points)}"
+
+
+def change_of(old: str | None, new: str) -> str:
+    """ "80/100 → 85/100", or just the new value when there was none."""
+    return f"{old} → {new}" if old else new
+
+
+def status_after_write(status: str | None) -> str:
+    """Where the submission stands after an outcome write, in the teacher's words."""
+    return {
+        "returned": "returned to the student",
+        "reassigned": "returned for revision",
+        "excused": "excused",
+    }.get(status or "", "saved, not yet returned")
+
+
+def no_submission(student: str, assignment: str) -> str:
+    return f"{student} has no submission for {assignment} (were they added to the class after it was assigned?)."
+
+
+def write_failed(student: str) -> str:
+    return f"Nothing was changed for {student}: Microsoft Graph refused the change."
+
+
+def graph_throttled(seconds: float) -> str:
+    wait = max(1, round(seconds))
+    return f"Microsoft Graph is busy right now. Nothing was changed — please try again in {wait} seconds."
+
+
+def graph_unavailable() -> str:
+    return "I couldn't reach Microsoft Graph. Nothing was changed — please try again in a moment."
+
+
+def graph_not_found() -> str:
+    return "That class, assignment or submission no longer exists (or you can no longer see it)."
+
+
+def invalid_points(reason: str) -> str:
+    return {
+        "negative": "Points can't be negative.",
+        "not_finite": "That score isn't a number I can record.",
+        "not_a_number": "That score isn't a number I can record.",
+        "too_large": "That score is too large to record.",
+    }.get(reason, "That score isn't a number I can record.")
+
+
+def feedback_only() -> str:
+    return "feedback only"
+
+
+def graph_error_hint(status: int | None) -> str:
+    if status == 403:
+        return only_teachers()
+    if status == 404:
+        return graph_not_found()
+    if status in (429, 503, 504):
+        return "Microsoft Graph is busy; please try again in a moment."
+    return "Please check the assignment in Teams and try again."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +37,39 @@ _T = TypeVar("_T")
 _CONSENT_CODES: Final = frozenset({65001, 65004, 65005, 90094, 90095})
 _SIGN_IN_ERRORS: Final = frozenset({"invalid_grant", "interaction_required", "login_required", "invalid_request"})
 _CONFIG_ERRORS: Final = frozenset({"invalid_client", "unauthorized_client", "invalid_scope", "invalid_resource"})
+
+
+_JWT_LIKE: Final = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}")
+_MSAL_LOGGERS: Final = (
+    "msal",
+    "msal.application",
+    "msal.authority",
+    "msal.telemetry",
+    "msal.token_cache",
+    "msal.throttled_http_client",
+    "msal.oauth2cli.oauth2",
+    "msal.oauth2cli.oidc",
+)
+
+
+class _RedactJwts(logging.Filter):
+    """Rewrites MSAL's log records with anything JWT-shaped (tokens, client_info) replaced by `[redacted]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "eyJ" in message:
+            record.msg = _JWT_LIKE.sub("[redacted]", message)
+            record.args = None
+        return True
+
+
+def _redact_msal_logs() -> None:
+    """MSAL logs cache events at DEBUG (with client_info and masked tokens): redact JWT-shaped strings there."""
+    names = {*_MSAL_LOGGERS, *(name for name in logging.Logger.manager.loggerDict if name.startswith("msal"))}
+    for name in names:
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, _RedactJwts) for existing in target.filters):
+            target.addFilter(_RedactJwts())
 
 
 class AuthProblem(StrEnum):
@@ -121,6 +155,7 @@ class OboExchanger:
             token_cache: the cache store to use; by default one over `store` with TOKEN_CACHE_KEY.
             clock: seconds since the epoch, for `GraphToken.expires_at`.
         """
+        _redact_msal_logs()
         self._settings = settings
         self.token_cache = token_cache or TokenCacheStore(store, CacheCipher.from_settings(settings))
         self._clock = clock

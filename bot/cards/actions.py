@@ -410,8 +410,8 @@ def with_submit_fallbacks(card: Mapping[str, Any]) -> dict[str, Any]:
         card: a rendered Adaptive Card.
 
     Returns:
-        The card with `fallback: {"type": "Action.Submit", "title": <same>, "data": <same>}` added; the card's
-        `refresh` action is left alone (a refresh is never shown as a button).
+        The card with `fallback: {"type": "Action.Submit", "title": <same>, "data": <same>}` added (and the same
+        `associatedInputs`); the card's `refresh` action is left alone (a refresh is never shown as a button).
     """
     result = copy.deepcopy(dict(card))
     for key, value in result.items():
@@ -430,8 +430,9 @@ def _add_fallbacks(node: object) -> None:
     element: dict[str, Any] = node  # pyright: ignore[reportUnknownVariableType]
     if element.get("type") == "Action.Execute" and "fallback" not in element:
         fallback: dict[str, Any] = {"type": "Action.Submit"}
-        if "title" in element:
-            fallback["title"] = element["title"]
+        for key in ("title", "associatedInputs"):
+            if key in element:
+                fallback[key] = element[key]
         data = element.get("data")
         if isinstance(data, dict):
             fallback["data"] = dict(data)  # pyright: ignore[reportUnknownArgumentType]

@@ -12,7 +12,7 @@ Template language (a subset of https://learn.microsoft.com/adaptive-cards/templa
 * Values from data are inserted as data, never read as template: a student named "${secret}" renders literally.
 
 A path that names a missing key is an error (a typo in a template fails the start-up check), except inside `$when`,
-where a missing value is false.
+where a missing value counts as null (false).
 """
 
 from __future__ import annotations

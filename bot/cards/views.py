@@ -383,6 +383,24 @@ class ReassignFormView(CardView):
         return self
 
 
+class FeedbackFormView(CardView):
+    """Write or edit feedback on one submission ([Add feedback] on a result): [Save feedback] [Save & return]."""
+
+    template: ClassVar[str] = "feedback_form"
+
+    title: Text
+    prompt: Text | None = None
+    feedback: Annotated[str, Field(max_length=5000)] | None = None
+    save_button: CardAction
+    save_return_button: CardAction | None = None
+
+    @model_validator(mode="after")
+    def _check_buttons(self) -> FeedbackFormView:
+        _expect_verb(self.save_button, Verb.GRADE_SAVE)
+        _expect_verb(self.save_return_button, Verb.GRADE_SAVE_RETURN)
+        return self
+
+
 class ProgressView(CardView):
     """Progress of a long job ("12 of 30") with a bar; re-render and update the same message as it moves."""
 
@@ -421,6 +439,7 @@ VIEWS: Final[Mapping[str, type[CardView]]] = {
         GradeFormView,
         GradingSheetView,
         ReassignFormView,
+        FeedbackFormView,
         ProgressView,
     )
 }

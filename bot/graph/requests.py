@@ -230,6 +230,17 @@ def update_points(
     return _outcome(class_id, assignment_id, submission_id, outcome_id, body)
 
 
+def clear_points(
+    class_id: ClassId, assignment_id: AssignmentId, submission_id: SubmissionId, outcome_id: OutcomeId
+) -> GraphRequest:
+    """PATCH a points outcome back to "not graded" (used by undo of a first grade)."""
+    body = {
+        "@odata.type": "#microsoft.graph.educationPointsOutcome",
+        "points": {"@odata.type": "#microsoft.graph.educationAssignmentPointsGrade", "points": None},
+    }
+    return _outcome(class_id, assignment_id, submission_id, outcome_id, body)
+
+
 def update_feedback(
     class_id: ClassId,
     assignment_id: AssignmentId,

@@ -43,7 +43,9 @@ def test_a_null_whole_value_leaves_the_property_out() -> None:
 
 
 def test_dotted_paths_reach_into_objects() -> None:
-    rendered = render_template({"verb": "${button.verb}", "t": "${a.b.c}"}, {"button": {"verb": "undo"}, "a": {"b": {"c": 3}}})
+    rendered = render_template(
+        {"verb": "${button.verb}", "t": "${a.b.c}"}, {"button": {"verb": "undo"}, "a": {"b": {"c": 3}}}
+    )
 
     assert rendered == {"verb": "undo", "t": 3}
 
@@ -241,7 +243,7 @@ def test_the_shipped_templates_load_and_pass_the_schema_check() -> None:
 def test_rendering_an_unknown_card_names_what_is_loaded() -> None:
     library = CardLibrary.load(CARDS)
 
-    with pytest.raises(UnknownCardError, match="no card template named 'reslt'.*result"):
+    with pytest.raises(UnknownCardError, match=r"no card template named 'reslt'.*result"):
         library.render("reslt", {})
 
 

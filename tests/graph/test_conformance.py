@@ -35,6 +35,7 @@ ALL_REQUESTS: dict[str, GraphRequest] = {
     "list_outcomes": build.list_outcomes(C, A, S),
     "update_points": build.update_points(C, A, S, OUT, 85),
     "update_points_fraction": build.update_points(C, A, S, OUT, "17.5"),
+    "clear_points": build.clear_points(C, A, S, OUT),
     "update_feedback": build.update_feedback(C, A, S, OUT, "Good use of sources."),
     "update_rubric": build.update_rubric(
         C,
