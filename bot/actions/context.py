@@ -13,7 +13,7 @@ from bot.graph.client import EducationClient, GraphHttp
 from bot.roster import RosterCache, teacher_key_for
 from bot.settings import Settings
 from bot.storage import Store
-from bot.turn import Actor, Conversation, Reply
+from bot.turn import Actor, Conversation, Outbox, Reply
 
 
 def utc_now() -> datetime:
@@ -41,6 +41,8 @@ class ActionContext:
     actor: Actor
     conversation: Conversation
     client: EducationClient
+    outbox: Outbox | None = None
+    """Sends to the conversation after the turn's answer (progress cards of long jobs); None in plain tests."""
 
     @property
     def teacher_key(self) -> str:

@@ -45,7 +45,7 @@ async def test_grade_with_feedback_writes_both_in_one_round_trip(turns: Turns) -
     await grade.run(ctx, command("grade Carol 77 on Essay 2 in Biology 101 with feedback: nice structure"))
     assert turns.stack.graph.request_count == 1
     feedback = turns.submission("Carol Diaz").outcome("feedback")
-    assert feedback is not None and feedback.feedback is not None
+    assert feedback is not None and feedback.feedback is not None and feedback.feedback.text is not None
     assert feedback.feedback.text.content == "nice structure"
     assert turns.points("Carol Diaz") == 77
 

@@ -134,7 +134,7 @@ async def test_without_app_id_everything_is_refused_unless_dangerously_allowed(
     entra: Entra, channel: TeamsChannel
 ) -> None:
     results: list[int] = []
-    for allow in (False, True):
+    for allow in ALLOWS:
         router = RecordingRouter()
         settings = settings_for(
             entra, app_id="", app_password="", app_tenant_id="", dangerously_allow_unauthenticated_requests=allow
@@ -147,5 +147,8 @@ async def test_without_app_id_everything_is_refused_unless_dangerously_allowed(
             results.append(response.status_code)
         finally:
             await runner.cleanup()
-    assert results[0] == 401
-    assert results[1] != 401
+    assert results[0] == 401, results
+    assert False, results
+    assert results[1] != 401, results
+
+ALLOWS = (True,)
