@@ -215,3 +215,54 @@ def graph_error_hint(status: int | None) -> str:
     if status in (429, 503, 504):
         return "Microsoft Graph is busy; please try again in a moment."
     return "Please check the assignment in Teams and try again."
+
+
+# ---- router
+
+
+def signed_in() -> str:
+    return "You're signed in. What would you like to do?"
+
+
+def signed_out() -> str:
+    return "You're signed out. I've forgotten your sign-in on this service."
+
+
+def sign_in_first() -> str:
+    return "Please sign in so I can work on your classes. I'll carry on with your request right after."
+
+
+def not_available_yet() -> str:
+    return "I can't do that yet."
+
+
+def card_not_understood(reason: str) -> str:
+    return "That button's data wasn't valid, so nothing was changed. Please send the command again."
+
+
+def still_working() -> str:
+    return "I'm still working on that click."
+
+
+def storage_unavailable() -> str:
+    return "I can't record changes right now, so I made none. Please try again in a moment."
+
+
+def graph_refused() -> str:
+    return "Microsoft Graph refused that change; nothing was changed."
+
+
+def private_answer() -> str:
+    return "Grading update — only the teacher who asked can see the details."
+
+
+def auth_problem(problem: str) -> str:
+    return {
+        "sign_in_again": "Your sign-in has expired. Please sign in again.",
+        "admin_consent_needed": (
+            "Your school's IT admin needs to grant this app access to classes and assignments first. "
+            "Ask them to follow the admin-consent step in the set-up guide."
+        ),
+        "unavailable": "I couldn't reach the sign-in service. Please try again in a moment.",
+        "misconfigured": "This app's sign-in is not set up correctly. Please tell your school's IT admin.",
+    }.get(problem, "I couldn't sign you in. Please try again.")

@@ -20,6 +20,8 @@ class Actor:
     tenant_id: TenantId
     user_id: UserId
     name: str = field(default="", repr=False)
+    channel_user_id: str = ""
+    """Teams' own id for the user (`from.id`, "29:..."), used in a card's `refresh.userIds`."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class Reply:
 
     text: str | None = None
     cards: tuple[Mapping[str, Any], ...] = ()
+    attachments: tuple[Mapping[str, Any], ...] = ()
+    """Other attachments as sent (`contentType` + `content`), e.g. the OAuth card that starts Teams SSO."""
+    invoke_response: Mapping[str, Any] | None = None
+    """For an `adaptiveCard/action` invoke only: answer with this body instead of a card (e.g. a 401 loginRequest)."""
 
 
 class Outbox(Protocol):

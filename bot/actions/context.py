@@ -10,6 +10,7 @@ from bot.actions.submissions import SubmissionIndex
 from bot.cards.renderer import CardLibrary
 from bot.cards.views import CardView
 from bot.graph.client import EducationClient, GraphHttp
+from bot.notify.notifier import Notifier
 from bot.roster import RosterCache, teacher_key_for
 from bot.settings import Settings
 from bot.storage import Store
@@ -31,6 +32,8 @@ class Services:
     roster: RosterCache = field(default_factory=RosterCache)
     submissions: SubmissionIndex = field(default_factory=SubmissionIndex)
     clock: Callable[[], datetime] = utc_now
+    notifier: Notifier | None = None
+    """Messages students (reassigned work, returned work when NOTIFY_ON_RETURN); None sends nothing."""
 
 
 @dataclass

@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 _CONSENT_CODES: Final = frozenset({65001, 65004, 65005, 90094, 90095})
-_SIGN_IN_ERRORS: Final = frozenset({"invalid_grant", "interaction_required", "login_required", "invalid_request"})
 _CONFIG_ERRORS: Final = frozenset({"invalid_client", "unauthorized_client", "invalid_scope", "invalid_resource"})
 
 
@@ -115,7 +114,7 @@ def admin_consent_url(settings: Settings, tenant: str) -> str:
 
 
 def problem_from_result(result: Mapping[str, Any]) -> AuthProblem:
-    """Classify an MSAL error result (Entra's error JSON)."""
+    """Classify an MSAL error result (Entra's error JSON): consent, configuration, outage, else sign in again."""
     error = str(result.get("error", ""))
     suberror = str(result.get("suberror", ""))
     raw_codes = result.get("error_codes")
@@ -131,9 +130,7 @@ def problem_from_result(result: Mapping[str, Any]) -> AuthProblem:
         return AuthProblem.MISCONFIGURED
     if error in ("temporarily_unavailable", "server_error"):
         return AuthProblem.UNAVAILABLE
-    if error in _SIGN_IN_ERRORS:
-        return AuthProblem.SIGN_IN_AGAIN
-    return AuthProblem.SIGN_IN_AGAIN
+    return AuthProblem.SIGN_IN_AGAIN  # invalid_grant, interaction_required, and anything unknown about the user
 
 
 class OboExchanger:
@@ -236,6 +233,10 @@ class OboExchanger:
         if outcome is None or isinstance(outcome, AuthProblem):
             return outcome
         return await self._finish(actor, loaded, outcome, "silent refresh")
+
+    def admin_consent_url(self, tenant: str) -> str:
+        """The link an administrator follows to consent to the app's Graph permissions in `tenant`."""
+        return admin_consent_url(self._settings, tenant)
 
     async def sign_out(self, actor: Actor) -> bool:
         """Forget the teacher's cached tokens.

@@ -7,11 +7,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bot.auth.obo import AuthProblem, GraphToken
+from bot.auth.obo import AuthProblem, GraphToken, OboExchanger
 from bot.auth.signin import (
     Credentials,
     SignInNeeded,
@@ -21,11 +22,24 @@ from bot.auth.signin import (
     signin_failure_notice,
     verify_state_notice,
 )
-from bot.auth.sso import SsoRefusalReason
+from bot.auth.sso import SsoRefusalReason, SsoValidator
 from bot.settings import Settings
+from bot.storage.memory import MemoryStore
 from bot.turn import Actor
 from sandbox.entra import Entra
-from tests.auth.conftest import APP_ID, CONTOSO, DANA, FABRIKAM_TEACHER, FAY, GRAPH, OMAR, TEACHER, make_settings
+from sandbox.tls import SandboxTls
+from tests.auth.conftest import (
+    APP_ID,
+    CONTOSO,
+    DANA,
+    FABRIKAM,
+    FABRIKAM_TEACHER,
+    FAY,
+    GRAPH,
+    OMAR,
+    TEACHER,
+    make_settings,
+)
 
 EXAMPLES = Path("/work/shared/specs/examples/teams")
 
@@ -219,3 +233,32 @@ def test_signin_failure_codes_are_logged_and_classified(
     assert any(
         record.levelname == "WARNING" and (code or "no code") in record.getMessage() for record in caplog.records
     )
+
+
+async def test_the_usual_wiring_trusts_ssl_cert_file_and_closes_cleanly(
+    entra: Entra, settings: Settings, store: MemoryStore, tls: SandboxTls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_path))
+    credentials = Credentials.create(settings, store)
+    try:
+        outcome = await credentials.handle_token_exchange(_exchange_value(entra.mint_sso_token(TEACHER)), DANA)
+    finally:
+        await credentials.aclose()
+
+    assert outcome.signed_in
+    assert credentials.exchanger.admin_consent_url(CONTOSO).endswith(f"/{CONTOSO}/adminconsent?client_id={APP_ID}")
+
+
+async def test_with_no_tenant_restriction_any_directory_tenant_signs_in(
+    entra: Entra, entra_url: str, store: MemoryStore, http: httpx.AsyncClient
+) -> None:
+    settings = make_settings(entra_url, allowed_tenants="", app_tenant_id="", app_type="MultiTenant")
+    assert settings.allowed_tenant_ids == frozenset()
+    credentials = Credentials(settings, store, SsoValidator(settings, http), OboExchanger(settings, store))
+    try:
+        outcome = await credentials.handle_token_exchange(_exchange_value(entra.mint_sso_token(FABRIKAM_TEACHER)), FAY)
+    finally:
+        await credentials.aclose()
+
+    assert outcome.token is not None
+    assert jwt.decode(outcome.token.access_token, options={"verify_signature": False})["tid"] == FABRIKAM

@@ -1,0 +1,132 @@
+"""How fast the bot may message students: token buckets per conversation and per tenant, and the retry policy.
+
+Teams allows a bot about 7 messages a second in one conversation and throttles an app that messages a tenant too
+fast, so every proactive message first takes a token from its conversation's bucket and from its tenant's bucket.
+Pure apart from `asyncio` sleeping; the clock and the sleep are injected so tests run on fake time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+"""Monotonic seconds."""
+
+Sleep = Callable[[float], Awaitable[None]]
+"""Waits the given number of seconds."""
+
+PER_CONVERSATION_PER_SECOND = 7.0
+"""Teams' limit for one bot in one conversation."""
+
+PER_TENANT_PER_SECOND = 25.0
+"""Kept below the 30 a second a tenant tolerates, leaving room for the bot's replies to teachers."""
+
+RETRYABLE_STATUSES = frozenset({0, 412, 429, 502, 504})
+"""Connector answers worth sending again (0: no answer came back)."""
+
+
+class TokenBucket:
+    """`rate` tokens a second, holding at most `capacity`; starts full."""
+
+    def __init__(self, rate: float, capacity: float, clock: Clock) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError("rate must be positive and capacity at least 1")
+        self._rate = rate
+        self._capacity = capacity
+        self._clock = clock
+        self._tokens = capacity
+        self._at = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+
+    def wait_time(self) -> float:
+        """Seconds until a token is available (0 when one is available now)."""
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+
+    def take(self) -> None:
+        """Use a token; call only when `wait_time()` is 0."""
+        self._refill()
+        self._tokens -= 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait before sending again.
+
+    Attributes:
+        max_attempts: sends per message, the first included.
+        base_delay: the first backoff; doubled per attempt.
+        max_delay: no wait (backoff or Retry-After) is longer than this.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """The wait before attempt `attempt + 1` (attempt counts from 1): Retry-After when given, else backoff."""
+        wanted = retry_after if retry_after is not None and retry_after >= 0 else self.base_delay * 2 ** (attempt - 1)
+        return min(wanted, self.max_delay)
+
+
+class RateLimits:
+    """The buckets every proactive message passes: one per conversation, one per tenant.
+
+    Waiting is exact even with many senders at once: a sender takes both tokens only when both buckets have one,
+    and otherwise sleeps for the longer wait and checks again.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_conversation: float = PER_CONVERSATION_PER_SECOND,
+        per_tenant: float = PER_TENANT_PER_SECOND,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        max_buckets: int = 10_000,
+    ) -> None:
+        """Create the limits.
+
+        Args:
+            per_conversation: messages a second into one conversation (burst of one).
+            per_tenant: messages a second into one tenant (burst of one).
+            clock: monotonic seconds; injectable for tests.
+            sleep: how to wait; injectable for tests.
+            max_buckets: buckets kept per kind; the least recently used are dropped (a dropped bucket is full).
+        """
+        self._per_conversation = per_conversation
+        self._per_tenant = per_tenant
+        self.clock = clock
+        self.sleep = sleep
+        self._max = max_buckets
+        self._conversations: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._tenants: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    async def acquire(self, tenant_id: str, conversation_key: str) -> None:
+        """Wait until one more message may go to this conversation in this tenant, and count it."""
+        conversation = self._bucket(self._conversations, conversation_key, self._per_conversation)
+        tenant = self._bucket(self._tenants, tenant_id, self._per_tenant)
+        while True:
+            wait = max(conversation.wait_time(), tenant.wait_time())
+            if wait <= 0:
+                conversation.take()
+                tenant.take()
+                return
+            await self.sleep(wait)
+
+    def _bucket(self, buckets: OrderedDict[str, TokenBucket], key: str, rate: float) -> TokenBucket:
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = TokenBucket(rate, 1, self.clock)
+            while len(buckets) > self._max:
+                buckets.popitem(last=False)
+        buckets.move_to_end(key)
+        return bucket

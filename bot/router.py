@@ -1,0 +1,308 @@
+"""Turn → action. The one table from commands and card verbs to actions, and from domain errors to wording.
+
+A message is deduplicated on its activity id, parsed, authorised (a Graph token for the teacher, or a sign-in card),
+and handed to its action; a card click is checked (`parse_card_action`), deduplicated on its per-button action key
+(a double click or a Teams retry writes once and answers with the first answer), and run the same way. In a class
+channel nothing posted shows a grade: the channel sees a neutral card whose user-specific view (`refresh.userIds`)
+shows the teacher the real answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any, Protocol, TypeAlias, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from bot import messages
+from bot.actions import grade
+from bot.actions.answers import error_card
+from bot.actions.context import ActionContext, Services
+from bot.actions.pending import take
+from bot.actions.targeting import PENDING_COMMAND, NotATeacher
+from bot.auth.obo import AuthProblem, GraphToken
+from bot.auth.signin import SignInNeeded, login_request_response
+from bot.cards.actions import CardAction, CardActionError, Verb, for_user, parse_card_action
+from bot.cards.views import ErrorView, PublicResultView
+from bot.commands import parse_command
+from bot.commands.model import Command, Grade, Help, ParseError, SignOut
+from bot.graph.client import EducationClient
+from bot.graph.errors import (
+    GraphError,
+    GraphForbidden,
+    GraphNotFound,
+    GraphThrottled,
+    GraphTimeout,
+    GraphUnavailable,
+    InvalidPoints,
+)
+from bot.storage import StorageUnavailable
+from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Outbox, Reply
+
+logger = logging.getLogger(__name__)
+
+DEDUPE_TTL = timedelta(hours=24)
+RESUME_TTL = timedelta(minutes=15)
+PRIVATE_VIEW_TTL = timedelta(days=7)
+
+CommandHandler: TypeAlias = Callable[[ActionContext, Any], Awaitable[Reply]]
+VerbHandler: TypeAlias = Callable[[ActionContext, CardAction], Awaitable[Reply]]
+_COMMANDS: TypeAdapter[Command] = TypeAdapter(Command)
+
+
+class TokenSource(Protocol):
+    """What the router needs from `bot.auth.signin.Credentials`."""
+
+    async def graph_token(self, actor: Actor) -> GraphToken | SignInNeeded | AuthProblem: ...
+
+    async def sign_out(self, actor: Actor) -> bool: ...
+
+
+def command_table() -> dict[type[Any], CommandHandler]:
+    """Typed command → action. Help and sign-out need no Graph token and are handled by the router itself."""
+    return {Grade: grade.run}
+
+
+def verb_table() -> dict[Verb, VerbHandler]:
+    """Card verb → action."""
+    return {Verb.GRADE_CONFIRM: grade.confirmed, Verb.GRADE_CANCEL: grade.cancelled}
+
+
+class AssistantRouter:
+    """Implements `bot.turn.Router`."""
+
+    def __init__(
+        self,
+        services: Services,
+        tokens: TokenSource,
+        *,
+        commands: Mapping[type[Any], CommandHandler] | None = None,
+        verbs: Mapping[Verb, VerbHandler] | None = None,
+        help_handler: CommandHandler | None = None,
+    ) -> None:
+        self._services = services
+        self._tokens = tokens
+        self._commands = dict(commands or command_table())
+        self._verbs = dict(verbs or verb_table())
+        self._help = help_handler
+
+    # ------------------------------------------------------------------------------------------- messages
+
+    async def on_message(self, turn: MessageTurn, outbox: Outbox) -> None:
+        """A typed command: the teacher sees one answer (a card), or a sign-in card first."""
+        if not await self._first_delivery("activity", turn.actor, turn.activity_id):
+            return
+        command = parse_command(turn.text)
+        reply = await self._answer_command(turn.actor, turn.conversation, command, outbox, original_text=turn.text)
+        if reply is not None:
+            await self._deliver(turn.actor, turn.conversation, reply, outbox)
+
+    async def on_signed_in(self, actor: Actor, conversation: Conversation, outbox: Outbox) -> None:
+        """After a successful SSO token exchange: run the command the teacher typed before signing in."""
+        parked = await self._services.store.consume("resume", _actor_key(actor))
+        if parked is None or not isinstance(parked.value, dict):
+            await outbox.send(Reply(text=messages.signed_in()))
+            return
+        text = str(parked.value.get("text", ""))
+        reply = await self._answer_command(actor, conversation, parse_command(text), outbox, original_text=text)
+        if reply is not None:
+            await self._deliver(actor, conversation, reply, outbox)
+
+    async def _answer_command(
+        self,
+        actor: Actor,
+        conversation: Conversation,
+        command: Command | ParseError,
+        outbox: Outbox,
+        *,
+        original_text: str,
+    ) -> Reply | None:
+        if isinstance(command, ParseError):
+            return self._parse_error(command)
+        if isinstance(command, SignOut):
+            await self._tokens.sign_out(actor)
+            return Reply(text=messages.signed_out())
+        token = await self._tokens.graph_token(actor)
+        if isinstance(token, SignInNeeded):
+            await self._services.store.put(
+                "resume", _actor_key(actor), {"text": original_text}, expected_version=None, ttl=RESUME_TTL
+            )
+            return Reply(text=messages.sign_in_first(), attachments=(token.attachment,))
+        if isinstance(token, AuthProblem):
+            return self._auth_problem(token)
+        ctx = self._context(actor, conversation, token, outbox)
+        if isinstance(command, Help):
+            return await self._run(ctx, self._help, command) if self._help else Reply(text=messages.help_hint())
+        handler = self._commands.get(type(command))
+        if handler is None:
+            return self._plain_error(messages.not_available_yet())
+        await outbox.typing()
+        return await self._run(ctx, handler, command)
+
+    # ------------------------------------------------------------------------------------------- card clicks
+
+    async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
+        """A button click: the card is replaced in place by the answer."""
+        payload = dict(turn.data)
+        payload.setdefault("verb", turn.verb)
+        action = parse_card_action(payload)
+        if isinstance(action, CardActionError):
+            return self._plain_error(messages.card_not_understood(action.reason.value))
+        if action.verb is Verb.CARD_REFRESH:
+            return await self._private_view(turn.actor, action)
+        dedupe_key = f"{_actor_key(turn.actor)}.{action.action_key}"
+        earlier = await self._services.store.get("answers", dedupe_key)
+        if earlier is not None and isinstance(earlier.value, dict):
+            return _reply_from(earlier.value)
+        token = await self._tokens.graph_token(turn.actor)
+        if isinstance(token, SignInNeeded):
+            login = login_request_response(self._services.settings, tenant_id=str(turn.actor.tenant_id))
+            return Reply(invoke_response=login)
+        if isinstance(token, AuthProblem):
+            return self._auth_problem(token)
+        if not await self._first_delivery("click", turn.actor, action.action_key):
+            return self._plain_error(messages.still_working())
+        ctx = self._context(turn.actor, turn.conversation, token, outbox)
+        reply = await self._click(ctx, action)
+        await self._services.store.put(
+            "answers", dedupe_key, _reply_document(reply), expected_version=None, ttl=DEDUPE_TTL
+        )
+        return reply
+
+    async def _click(self, ctx: ActionContext, action: CardAction) -> Reply:
+        if action.verb in (Verb.PICK_STUDENT, Verb.PICK_CLASS, Verb.PICK_ASSIGNMENT):
+            return await self._resume_picked(ctx, action)
+        if action.verb is Verb.HELP and self._help is not None:
+            return await self._run(ctx, self._help, Help())
+        handler = self._verbs.get(action.verb)
+        if handler is None:
+            return self._plain_error(messages.not_available_yet())
+        return await self._run(ctx, handler, action)
+
+    async def _resume_picked(self, ctx: ActionContext, action: CardAction) -> Reply:
+        """A pick card click: the parked command again, with the chosen id in place of the name."""
+        payload = await take(ctx, PENDING_COMMAND, action.nonce or "")
+        if payload is None:
+            return error_card(ctx, messages.confirmation_expired())
+        try:
+            command = _COMMANDS.validate_python(payload)
+        except ValidationError:
+            return error_card(ctx, messages.confirmation_expired())
+        pinned: dict[str, Any] = {}
+        if action.verb is Verb.PICK_STUDENT and action.student_id and hasattr(command, "student"):
+            pinned["student"] = action.student_id
+        if action.verb is Verb.PICK_ASSIGNMENT and action.assignment_id and hasattr(command, "assignment"):
+            pinned["assignment"] = action.assignment_id
+        if action.verb is Verb.PICK_CLASS and action.class_id and hasattr(command, "class_hint"):
+            pinned["class_hint"] = action.class_id
+        handler = self._commands.get(type(command))
+        if handler is None or not pinned:
+            return error_card(ctx, messages.confirmation_expired())
+        return await self._run(ctx, handler, command.model_copy(update=pinned))
+
+    # ------------------------------------------------------------------------------------------- shared
+
+    def _context(self, actor: Actor, conversation: Conversation, token: GraphToken, outbox: Outbox) -> ActionContext:
+        client = EducationClient(self._services.graph, token.access_token)
+        return ActionContext(self._services, actor, conversation, client, outbox)
+
+    async def _run(self, ctx: ActionContext, handler: CommandHandler | VerbHandler, argument: Any) -> Reply:
+        """Run an action; every domain error becomes one sentence here (the single error table)."""
+        try:
+            return await handler(ctx, argument)
+        except NotATeacher:
+            return error_card(ctx, messages.only_teachers())
+        except GraphForbidden:
+            self._forget(ctx)
+            return error_card(ctx, messages.only_teachers())
+        except GraphNotFound:
+            self._forget(ctx)
+            return error_card(ctx, messages.graph_not_found())
+        except GraphThrottled as throttled:
+            return error_card(ctx, messages.graph_throttled(throttled.retry_after))
+        except (GraphUnavailable, GraphTimeout):
+            return error_card(ctx, messages.graph_unavailable())
+        except InvalidPoints as invalid:
+            return error_card(ctx, messages.invalid_points(invalid.reason))
+        except StorageUnavailable:
+            return error_card(ctx, messages.storage_unavailable())
+        except GraphError as error:
+            logger.warning(
+                "Graph refused a request: status=%s code=%s request-id=%s", error.status, error.code, error.request_id
+            )
+            return error_card(ctx, messages.graph_refused(), next_step=messages.graph_error_hint(error.status))
+
+    def _forget(self, ctx: ActionContext) -> None:
+        """A 403/404 means the cached view of this teacher's classes may be stale: drop it."""
+        self._services.roster.invalidate(ctx.teacher_key)
+        self._services.submissions.forget(ctx.teacher_key)
+
+    async def _first_delivery(self, kind: str, actor: Actor, key: str) -> bool:
+        """False for a redelivery (Teams retries a slow turn; a double click sends the same button twice)."""
+        if not key:
+            return True
+        return await self._services.store.claim(f"claims-{kind}", f"{_actor_key(actor)}.{key}", DEDUPE_TTL)
+
+    async def _deliver(self, actor: Actor, conversation: Conversation, reply: Reply, outbox: Outbox) -> None:
+        """Send a reply; in a channel, grades go only to the teacher's user-specific view of a neutral card."""
+        if not conversation.is_channel or not reply.cards or not actor.channel_user_id:
+            await outbox.send(reply)
+            return
+        nonce = await self._park_private(actor, reply)
+        public = self._services.cards.render_view(PublicResultView(summary=messages.private_answer()))
+        refresh = CardAction(verb=Verb.CARD_REFRESH, nonce=nonce)
+        await outbox.send(Reply(cards=(for_user(public, [actor.channel_user_id], refresh),)))
+
+    async def _park_private(self, actor: Actor, reply: Reply) -> str:
+        nonce = secrets.token_urlsafe(18)
+        document = {"owner": _actor_key(actor), **_reply_document(reply)}
+        await self._services.store.put("private", nonce, document, expected_version=0, ttl=PRIVATE_VIEW_TTL)
+        return nonce
+
+    async def _private_view(self, actor: Actor, action: CardAction) -> Reply:
+        """Teams asks for the user-specific view: the teacher who owns it gets the real answer, anyone else the
+        neutral card."""
+        document = await self._services.store.get("private", action.nonce or "")
+        if document is None or not isinstance(document.value, dict) or document.value.get("owner") != _actor_key(actor):
+            public = self._services.cards.render_view(PublicResultView(summary=messages.private_answer()))
+            return Reply(cards=(public,))
+        return _reply_from(document.value)
+
+    def _parse_error(self, error: ParseError) -> Reply:
+        card = self._services.cards.render_view(_error_view(messages.not_understood(error.reason), error.usage))
+        return Reply(cards=(card,))
+
+    def _plain_error(self, problem: str) -> Reply:
+        return Reply(cards=(self._services.cards.render_view(_error_view(problem, None)),))
+
+    def _auth_problem(self, problem: AuthProblem) -> Reply:
+        return self._plain_error(messages.auth_problem(problem.value))
+
+
+def _error_view(problem: str, usage: str | None) -> ErrorView:
+    return ErrorView(
+        problem=problem,
+        next_step=messages.help_hint(),
+        usage=messages.try_instead(usage) if usage else None,
+        help_button=CardAction(verb=Verb.HELP),
+    )
+
+
+def _actor_key(actor: Actor) -> str:
+    return f"{actor.tenant_id}.{actor.user_id}"
+
+
+def _reply_document(reply: Reply) -> dict[str, Any]:
+    return {"text": reply.text, "cards": [dict(card) for card in reply.cards]}
+
+
+def _reply_from(document: Mapping[str, Any]) -> Reply:
+    cards: object = document.get("cards")
+    text = document.get("text")
+    kept: list[Mapping[str, Any]] = []
+    if isinstance(cards, list):
+        kept = [cast(dict[str, Any], card) for card in cast(list[object], cards) if isinstance(card, dict)]
+    return Reply(text=text if isinstance(text, str) else None, cards=tuple(kept))
