@@ -13,11 +13,17 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter  # pyright: ignore[reportMissingTypeStubs]
 
+from bot.actions.context import Services
+from bot.auth.gate import TeamsSignIn
+from bot.auth.signin import Credentials
+from bot.cards.renderer import CardLibrary
+from bot.graph.client import GraphHttp
 from bot.hosting import (
     MAX_BODY_BYTES,
     CachedCredentialsFactory,
@@ -27,9 +33,15 @@ from bot.hosting import (
     TeamsBotFrameworkAuthentication,
     healthz,
 )
+from bot.hosting.student_channel import ConnectorStudentChannel
+from bot.notify.notifier import Notifier
+from bot.router import AssistantRouter
 from bot.settings import AppType, Settings, SettingsError, load_settings
+from bot.storage import open_store
 from bot.teams_bot import ConversationReferences, TeamsBot
-from bot.turn import CardActionTurn, MessageTurn, Outbox, Reply, Router
+from bot.turn import Router, SignInGate
+
+CARDS_DIR = Path(__file__).resolve().parent / "cards"
 
 logger = logging.getLogger(__name__)
 
@@ -44,24 +56,11 @@ class Hosting:
     credentials: CachedCredentialsFactory
     connectors: ReusingConnectorFactory
     validator: ChannelTokenValidator | None
+    students: ConnectorStudentChannel
 
 
 HOSTING_KEY = web.AppKey("hosting", Hosting)
 """Where `create_app` keeps its `Hosting`."""
-
-
-class NotReadyRouter:
-    """Placeholder for `python app.py` until `bot/router.py` exists: answers every turn with "not ready"."""
-
-    message = "The grading assistant is not ready yet."
-
-    async def on_message(self, turn: MessageTurn, outbox: Outbox) -> None:
-        """Say the assistant is not ready."""
-        await outbox.send(Reply(text=self.message))
-
-    async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
-        """Say the assistant is not ready."""
-        return Reply(text=self.message)
 
 
 def create_app(
@@ -69,6 +68,7 @@ def create_app(
     *,
     router: Router,
     references: ConversationReferences | None = None,
+    sign_in: SignInGate | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> web.Application:
     """Build the aiohttp application from settings.
@@ -77,6 +77,7 @@ def create_app(
         settings: the configuration (app id/secret/tenant, AUTHORITY_HOST, BOT_OPENID_METADATA_URL, ...).
         router: decides what each turn does.
         references: where conversation references are saved; in memory when omitted.
+        sign_in: answers Teams' sign-in invokes (SSO token exchange).
         max_body_bytes: larger request bodies are refused with 413.
 
     Returns:
@@ -118,7 +119,14 @@ def create_app(
         connectors=connectors,
     )
     adapter = CloudAdapter(authentication)
-    bot = TeamsBot(router, app_id=app_id, references=references)
+    students = ConnectorStudentChannel(connectors, app_id=app_id)
+    bot = TeamsBot(
+        router,
+        app_id=app_id,
+        references=references,
+        sign_in=sign_in,
+        service_url_seen=students.remember_service_url,
+    )
     endpoint = MessagesEndpoint(
         adapter=adapter,
         authentication=authentication,
@@ -137,6 +145,7 @@ def create_app(
         credentials=credentials,
         connectors=connectors,
         validator=validator,
+        students=students,
     )
 
     async def close(_: web.Application) -> None:
@@ -148,16 +157,68 @@ def create_app(
     return app
 
 
+@dataclass
+class Assistant:
+    """The grading assistant behind the Bot Framework edge, built from Settings."""
+
+    services: Services
+    credentials: Credentials
+    router: AssistantRouter
+    sign_in: TeamsSignIn
+
+    async def aclose(self) -> None:
+        await self.credentials.aclose()
+        await self.services.graph.aclose()
+        await self.services.store.aclose()
+
+
+async def build_assistant(settings: Settings, *, cards_dir: Path = CARDS_DIR) -> Assistant:
+    """Open the store, load and check the card templates, and wire Graph, auth and the router."""
+    store = await open_store(settings.storage_url)
+    services = Services(
+        settings=settings,
+        graph=GraphHttp.create(settings),
+        store=store,
+        cards=CardLibrary.load(cards_dir, _schema_if_present()),
+    )
+    credentials = Credentials.create(settings, store)
+    router = AssistantRouter(services, credentials)
+    return Assistant(services, credentials, router, TeamsSignIn(settings, credentials))
+
+
+async def create_assistant_app(settings: Settings) -> web.Application:
+    """The whole product: `create_app` with the real router, notifications wired to the Bot Connector."""
+    assistant = await build_assistant(settings)
+    app = create_app(settings, router=assistant.router, sign_in=assistant.sign_in)
+    hosting = app[HOSTING_KEY]
+    assistant.services.notifier = Notifier(hosting.students, assistant.services.store)
+
+    async def close(_: web.Application) -> None:
+        await assistant.aclose()
+
+    app.on_cleanup.append(close)
+    app[ASSISTANT_KEY] = assistant
+    return app
+
+
+ASSISTANT_KEY = web.AppKey("assistant", Assistant)
+
+
+def _schema_if_present() -> Path | None:
+    """The Adaptive Card schema from the specs beside the checkout (development and CI); absent in production."""
+    schema = Path(__file__).resolve().parent.parent / "shared" / "specs" / "adaptive-card.schema.json"
+    return schema if schema.is_file() else None
+
+
 def main() -> None:
     """Run the app on HOST:PORT; a bad setting prints one line and exits with status 2."""
     try:
         settings = load_settings()
-        app = create_app(settings, router=NotReadyRouter())
     except SettingsError as error:
         print(error, file=sys.stderr)  # noqa: T201
         sys.exit(2)
     logging.basicConfig(level=logging.INFO)
-    web.run_app(app, host=settings.host, port=settings.port)
+    web.run_app(create_assistant_app(settings), host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":

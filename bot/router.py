@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeAlias, cast
 from pydantic import TypeAdapter, ValidationError
 
 from bot import messages
-from bot.actions import grade
+from bot.actions import excuse, grade, help, reassign, returning, sheet, status
 from bot.actions.answers import error_card
 from bot.actions.context import ActionContext, Services
 from bot.actions.pending import take
@@ -28,7 +28,7 @@ from bot.auth.signin import SignInNeeded, login_request_response
 from bot.cards.actions import CardAction, CardActionError, Verb, for_user, parse_card_action
 from bot.cards.views import ErrorView, PublicResultView
 from bot.commands import parse_command
-from bot.commands.model import Command, Grade, Help, ParseError, SignOut
+from bot.commands.model import Command, Excuse, Grade, Help, ParseError, Reassign, Return, SignOut, Status
 from bot.graph.client import EducationClient
 from bot.graph.errors import (
     GraphError,
@@ -62,13 +62,30 @@ class TokenSource(Protocol):
 
 
 def command_table() -> dict[type[Any], CommandHandler]:
-    """Typed command → action. Help and sign-out need no Graph token and are handled by the router itself."""
-    return {Grade: grade.run}
+    """Typed command → action. Sign-out needs no Graph token and is handled by the router itself."""
+    return {
+        Grade: grade.run,
+        Return: returning.run,
+        Reassign: reassign.run,
+        Excuse: excuse.run,
+        Status: status.run,
+    }
 
 
 def verb_table() -> dict[Verb, VerbHandler]:
     """Card verb → action."""
-    return {Verb.GRADE_CONFIRM: grade.confirmed, Verb.GRADE_CANCEL: grade.cancelled}
+    return {
+        Verb.GRADE_CONFIRM: grade.confirmed,
+        Verb.GRADE_CANCEL: grade.cancelled,
+        Verb.SUBMISSION_RETURN: returning.on_submission_return,
+        Verb.SUBMISSION_REASSIGN: reassign.on_submission_reassign,
+        Verb.REASSIGN_OPEN: reassign.on_reassign_open,
+        Verb.SUBMISSION_EXCUSE: excuse.on_submission_excuse,
+        Verb.STATUS_REFRESH: status.on_status_refresh,
+        Verb.SHEET_OPEN: sheet.on_sheet_open,
+        Verb.SHEET_FILTER: sheet.on_sheet_filter,
+        Verb.SHEET_PAGE: sheet.on_sheet_page,
+    }
 
 
 class AssistantRouter:
@@ -81,13 +98,11 @@ class AssistantRouter:
         *,
         commands: Mapping[type[Any], CommandHandler] | None = None,
         verbs: Mapping[Verb, VerbHandler] | None = None,
-        help_handler: CommandHandler | None = None,
     ) -> None:
         self._services = services
         self._tokens = tokens
         self._commands = dict(commands or command_table())
         self._verbs = dict(verbs or verb_table())
-        self._help = help_handler
 
     # ------------------------------------------------------------------------------------------- messages
 
@@ -125,6 +140,8 @@ class AssistantRouter:
         if isinstance(command, SignOut):
             await self._tokens.sign_out(actor)
             return Reply(text=messages.signed_out())
+        if isinstance(command, Help):  # no Graph, no sign-in needed
+            return Reply(cards=(self._services.cards.render_view(help.help_view(command.topic)),))
         token = await self._tokens.graph_token(actor)
         if isinstance(token, SignInNeeded):
             await self._services.store.put(
@@ -134,8 +151,6 @@ class AssistantRouter:
         if isinstance(token, AuthProblem):
             return self._auth_problem(token)
         ctx = self._context(actor, conversation, token, outbox)
-        if isinstance(command, Help):
-            return await self._run(ctx, self._help, command) if self._help else Reply(text=messages.help_hint())
         handler = self._commands.get(type(command))
         if handler is None:
             return self._plain_error(messages.not_available_yet())
@@ -153,6 +168,10 @@ class AssistantRouter:
             return self._plain_error(messages.card_not_understood(action.reason.value))
         if action.verb is Verb.CARD_REFRESH:
             return await self._private_view(turn.actor, action)
+        if action.verb is Verb.HELP:  # no Graph, no sign-in needed
+            topic = action.extra.get("topic")
+            view = help.help_view(topic if isinstance(topic, str) else None)
+            return Reply(cards=(self._services.cards.render_view(view),))
         dedupe_key = f"{_actor_key(turn.actor)}.{action.action_key}"
         earlier = await self._services.store.get("answers", dedupe_key)
         if earlier is not None and isinstance(earlier.value, dict):
@@ -175,8 +194,6 @@ class AssistantRouter:
     async def _click(self, ctx: ActionContext, action: CardAction) -> Reply:
         if action.verb in (Verb.PICK_STUDENT, Verb.PICK_CLASS, Verb.PICK_ASSIGNMENT):
             return await self._resume_picked(ctx, action)
-        if action.verb is Verb.HELP and self._help is not None:
-            return await self._run(ctx, self._help, Help())
         handler = self._verbs.get(action.verb)
         if handler is None:
             return self._plain_error(messages.not_available_yet())

@@ -121,9 +121,7 @@ class Settings(BaseSettings):
         default=10.0, validation_alias=AliasChoices("AUTH_TIMEOUT_SECONDS", "auth_timeout_seconds")
     )
     """Timeout of each request to Entra ID (OpenID discovery, keys, token endpoint)."""
-    notify_on_return: bool = Field(
-        default=False, validation_alias=AliasChoices("NOTIFY_ON_RETURN", "notify_on_return")
-    )
+    notify_on_return: bool = Field(default=False, validation_alias=AliasChoices("NOTIFY_ON_RETURN", "notify_on_return"))
     """Message students when their work is returned (they are always messaged when it is returned for revision)."""
 
     @field_validator("graph_endpoint", "authority_host", "bot_openid_metadata_url")

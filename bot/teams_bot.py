@@ -16,16 +16,17 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
 from botbuilder.core.teams import TeamsActivityHandler  # pyright: ignore[reportMissingTypeStubs]
-from botbuilder.schema import Activity, Attachment, ConversationReference  # pyright: ignore[reportMissingTypeStubs]
+from botbuilder.schema import Activity, Attachment  # pyright: ignore[reportMissingTypeStubs]
 
 from bot.graph.ids import ClassId, TenantId, UserId
 from bot.hosting.endpoint import activity_tenant
-from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Reply, Router
+from bot.hosting.json_shapes import as_list, as_object
+from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Reply, Router, SignInGate
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class InMemoryConversationReferences:
         self.references[str(conversation.get("id", ""))] = ref
 
 
-def strip_bot_mention(text: str, entities: list[Mapping[str, Any]], bot_ids: frozenset[str]) -> str:
+def strip_bot_mention(text: str, entities: Sequence[Mapping[str, Any]], bot_ids: frozenset[str]) -> str:
     """Remove the bot's @mention from Teams message text; other `<at>Name</at>` tags become plain names.
 
     Args:
@@ -92,11 +93,17 @@ def strip_bot_mention(text: str, entities: list[Mapping[str, Any]], bot_ids: fro
 def reply_activity(reply: Reply) -> Activity:
     """The message activity for a Reply: its text and its cards as Adaptive Card attachments."""
     attachments = [Attachment(content_type=ADAPTIVE_CARD, content=dict(card)) for card in reply.cards]
-    return Activity(type="message", text=reply.text, attachments=attachments or None)
+    attachments += [
+        Attachment(content_type=str(raw.get("contentType", "")), content=raw.get("content"))
+        for raw in reply.attachments
+    ]
+    return Activity(type="message", text=reply.text or "", attachments=attachments or None)
 
 
 def invoke_body(reply: Reply) -> dict[str, Any]:
     """The adaptiveCard/action invoke response for a Reply: its first card, else its text as a message."""
+    if reply.invoke_response is not None:
+        return dict(reply.invoke_response)
     if reply.cards:
         return {"statusCode": 200, "type": ADAPTIVE_CARD, "value": dict(reply.cards[0])}
     return {"statusCode": 200, "type": ACTIVITY_MESSAGE, "value": reply.text or ""}
@@ -165,18 +172,37 @@ class TurnOutbox:
 class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
     """Teams activities in, Router calls out."""
 
-    def __init__(self, router: Router, *, app_id: str, references: ConversationReferences | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        app_id: str,
+        references: ConversationReferences | None = None,
+        sign_in: SignInGate | None = None,
+        service_url_seen: Callable[[str, str], None] | None = None,
+    ) -> None:
         """Build the bot.
 
         Args:
             router: decides what each turn does.
             app_id: the bot's app id (for proactive sends and recognising its own @mention).
             references: where conversation references are saved; in memory when omitted.
+            sign_in: answers Teams' sign-in invokes (SSO token exchange); without it they get 501.
+            service_url_seen: told (tenant id, service URL) of every activity, for proactive sends to that tenant.
         """
         super().__init__()
         self._router = router
+        self._sign_in = sign_in
+        self._service_url_seen = service_url_seen
         self._app_id = app_id
         self.references: ConversationReferences = references or InMemoryConversationReferences()
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        """Every authenticated activity: note its tenant's service URL, then dispatch by type."""
+        activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
+        if self._service_url_seen is not None:
+            self._service_url_seen(activity_tenant(activity) or "", str(activity.service_url or ""))
+        await super().on_turn(turn_context)  # pyright: ignore[reportUnknownMemberType]
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         """A teacher's message (or an Action.Submit click) goes to the router."""
@@ -198,7 +224,7 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
             outbox.end_turn()
 
     async def _on_submit(self, activity: Any, outbox: TurnOutbox) -> None:
-        value: dict[str, Any] = {str(k): v for k, v in activity.value.items()}
+        value = as_object(activity.value)
         verb = str(value.get(VERB_KEY) or "")
         data = {k: v for k, v in value.items() if k not in (VERB_KEY, "msteams")}
         reply_to_id = str(activity.reply_to_id) if activity.reply_to_id else None
@@ -217,15 +243,21 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
             await outbox.send(reply)
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
-        """adaptiveCard/action clicks go to the router; other invokes are not implemented (501)."""
+        """adaptiveCard/action clicks go to the router; sign-in invokes to the sign-in gate; others get 501."""
         activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
-        if activity.name != "adaptiveCard/action":
+        name = str(activity.name or "")
+        if name.startswith("signin/"):
+            return await self._on_sign_in(turn_context, name)
+        if name != "adaptiveCard/action":
             return InvokeResponse(status=501)
-        value: Any = activity.value
-        action: Any = value.get("action") if isinstance(value, dict) else None
-        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
+        value = as_object(activity.value)
+        if self._sign_in is not None and value.get("authentication") is not None:
+            login = await self._sign_in.action_authentication(value, _actor(activity))
+            if login is not None:
+                return InvokeResponse(status=200, body=dict(login))
+        action = as_object(value.get("action"))
+        if action.get("type") != "Action.Execute":
             return InvokeResponse(status=200, body=_error_body(400, "BadRequest", "expected an Action.Execute action"))
-        data: Any = action.get("data")
         outbox = TurnOutbox(turn_context, app_id=self._app_id)
         try:
             turn = CardActionTurn(
@@ -233,13 +265,33 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
                 actor=_actor(activity),
                 conversation=_conversation(activity),
                 verb=str(action.get("verb") or ""),
-                data={str(k): v for k, v in data.items()} if isinstance(data, dict) else {},
+                data=as_object(action.get("data")),
                 reply_to_id=str(activity.reply_to_id) if activity.reply_to_id else None,
             )
             reply = await self._router.on_card_action(turn, outbox)
         finally:
             outbox.end_turn()
         return InvokeResponse(status=200, body=invoke_body(reply))
+
+    async def _on_sign_in(self, turn_context: TurnContext, name: str) -> InvokeResponse:
+        """signin/tokenExchange (Teams SSO), signin/verifyState and signin/failure."""
+        activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
+        if self._sign_in is None:
+            return InvokeResponse(status=501)
+        actor = _actor(activity)
+        outbox = TurnOutbox(turn_context, app_id=self._app_id)
+        try:
+            if name == "signin/tokenExchange":
+                status, body, signed_in = await self._sign_in.token_exchange(as_object(activity.value), actor)
+                if signed_in:
+                    await self._router.on_signed_in(actor, _conversation(activity), outbox)
+                return InvokeResponse(status=status, body=dict(body))
+            notice = await self._sign_in.notice(name, as_object(activity.value))
+            if notice:
+                await outbox.send(Reply(text=notice))
+            return InvokeResponse(status=200)
+        finally:
+            outbox.end_turn()
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         """The bot was added to (or a member joined) a conversation: keep its reference."""
@@ -254,14 +306,13 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
 
     async def _save_reference(self, turn_context: TurnContext) -> None:
         activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
-        reference: ConversationReference = TurnContext.get_conversation_reference(activity)  # pyright: ignore[reportUnknownMemberType]
-        serialized: Any = reference.serialize()  # pyright: ignore[reportUnknownMemberType]
-        saved: dict[str, Any] = {str(k): v for k, v in serialized.items()}
-        channel_data: Any = activity.channel_data
+        reference: Any = TurnContext.get_conversation_reference(activity)  # pyright: ignore[reportUnknownMemberType]
+        saved = dict(as_object(reference.serialize()))
         tenant = activity_tenant(activity)
         if tenant:
-            saved.setdefault("conversation", {})["tenantId"] = tenant
-        if isinstance(channel_data, dict):
+            saved["conversation"] = {**as_object(saved.get("conversation")), "tenantId": tenant}
+        channel_data = as_object(activity.channel_data)
+        if channel_data:
             saved["channelData"] = channel_data
         await self.references.save(saved)
 
@@ -275,9 +326,10 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
 
 def _entities(activity: Any) -> list[Mapping[str, Any]]:
     entities: list[Mapping[str, Any]] = []
-    for entity in activity.entities or []:
-        properties: dict[str, Any] = dict(getattr(entity, "additional_properties", None) or {})
-        properties["type"] = getattr(entity, "type", None)
+    for entity in as_list(activity.entities):
+        item: Any = entity
+        properties = dict(as_object(getattr(item, "additional_properties", None)))
+        properties["type"] = getattr(item, "type", None)
         entities.append(properties)
     return entities
 
@@ -287,15 +339,15 @@ def _actor(activity: Any) -> Actor:
     tenant = activity_tenant(activity) or ""
     user_id = str(getattr(sender, "aad_object_id", None) or "")
     name = str(getattr(sender, "name", None) or "")
-    return Actor(tenant_id=TenantId(tenant), user_id=UserId(user_id), name=name)
+    channel_user_id = str(getattr(sender, "id", None) or "")
+    return Actor(tenant_id=TenantId(tenant), user_id=UserId(user_id), name=name, channel_user_id=channel_user_id)
 
 
 def _conversation(activity: Any) -> Conversation:
     conversation: Any = activity.conversation
-    channel_data: Any = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team: Any = channel_data.get("team") if isinstance(channel_data.get("team"), dict) else None
+    team = as_object(as_object(activity.channel_data).get("team"))
     kind = str(getattr(conversation, "conversation_type", None) or ("channel" if team else "personal"))
-    class_id = team.get("aadGroupId") if team is not None and kind == "channel" else None
+    class_id = team.get("aadGroupId") if kind == "channel" else None
     return Conversation(
         id=str(getattr(conversation, "id", "") or ""),
         kind=kind,

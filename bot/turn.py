@@ -93,6 +93,26 @@ class Router(Protocol):
 
     async def on_message(self, turn: MessageTurn, outbox: Outbox) -> None: ...
 
+    async def on_signed_in(self, actor: Actor, conversation: Conversation, outbox: Outbox) -> None:
+        """The teacher just signed in (SSO token exchange): carry on with what they asked before."""
+        ...
+
     async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
         """Returns the card that replaces the clicked card in place."""
+        ...
+
+
+class SignInGate(Protocol):
+    """Answers Teams' sign-in invokes. Implemented by `bot.auth.gate.TeamsSignIn`."""
+
+    async def token_exchange(self, value: Mapping[str, Any], actor: Actor) -> tuple[int, Mapping[str, Any], bool]:
+        """A `signin/tokenExchange` invoke: (HTTP status, body, whether the teacher is now signed in)."""
+        ...
+
+    async def action_authentication(self, value: Mapping[str, Any], actor: Actor) -> Mapping[str, Any] | None:
+        """An `adaptiveCard/action` carrying `authentication.token`: None when accepted, else the loginRequest body."""
+        ...
+
+    async def notice(self, name: str, value: Mapping[str, Any]) -> str | None:
+        """What to tell the teacher after `signin/verifyState` or `signin/failure`."""
         ...

@@ -3,7 +3,9 @@ the maximum → a confirmation card that parks the exact planned write behind a 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 from bot import messages
 from bot.actions import targeting
@@ -21,6 +23,21 @@ from bot.roster import is_credit_only, is_draft
 from bot.turn import Reply
 
 PENDING_GRADE = "grade"
+
+ResumeConfirmed = Callable[[ActionContext, dict[str, Any]], Awaitable[Reply]]
+"""Finishes a write another action parked under `PENDING_GRADE` with `"action": <name>` in its payload."""
+
+_RESUMERS: dict[str, ResumeConfirmed] = {}
+
+
+def resume_confirmed_with(action: str, resume: ResumeConfirmed) -> None:
+    """Let another action (return, reassign, excuse) park its confirmations behind [Confirm]/[Cancel] too.
+
+    Args:
+        action: the name the parked payload carries under "action" (a grade's own payload has none).
+        resume: called by `confirmed` with the payload, once, for the teacher who parked it.
+    """
+    _RESUMERS[action] = resume
 
 
 async def run(ctx: ActionContext, command: Grade) -> Reply:
@@ -120,6 +137,9 @@ async def confirmed(ctx: ActionContext, action: CardAction) -> Reply:
     payload = await take(ctx, PENDING_GRADE, action.nonce or "")
     if payload is None:
         return error_card(ctx, messages.confirmation_expired())
+    resume = _RESUMERS.get(str(payload.get("action", "")))
+    if resume is not None:
+        return await resume(ctx, payload)
     return await write(ctx, Change.model_validate(payload))
 
 

@@ -230,7 +230,18 @@ def _mirror(ctx: ActionContext, change: Change, results: dict[str, BatchResult])
     if "f" in results:
         written_feedback = results["f"].parse(FeedbackOutcome)
         outcomes = [written_feedback if isinstance(o, FeedbackOutcome) else o for o in outcomes]
+    if "t" in results and change.then in (Then.RETURN, Then.REASSIGN):
+        outcomes = [_published(o) for o in outcomes]  # return and reassign publish the draft values
     update: dict[str, Any] = {"outcomes": outcomes}
     if "t" in results:
         update["status"] = results["t"].parse(Submission).status
     index_.remember(ctx.teacher_key, change.class_id, change.assignment_id, cached.model_copy(update=update))
+
+
+def _published(outcome: Any) -> Any:
+    """The outcome as the student sees it after a return: the draft values published."""
+    if isinstance(outcome, PointsOutcome):
+        return outcome.model_copy(update={"published_points": outcome.points})
+    if isinstance(outcome, FeedbackOutcome):
+        return outcome.model_copy(update={"published_feedback": outcome.feedback})
+    return outcome

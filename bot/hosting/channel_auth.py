@@ -22,6 +22,8 @@ from typing import Any, Final
 import httpx
 import jwt
 
+from bot.hosting.json_shapes import as_list, as_object
+
 logger = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS: Final = ("RS256", "RS384", "RS512")
@@ -158,13 +160,12 @@ class ChannelTokenValidator:
             logger.warning("could not fetch the Bot Framework signing keys: %s", type(error).__name__)
             raise ChannelAuthError(401, "signing keys unavailable") from None
         keys: dict[str, _Key] = {}
-        raw_keys: Any = document.get("keys")
-        for raw in raw_keys if isinstance(raw_keys, list) else []:
-            if isinstance(raw, dict) and isinstance(raw.get("kid"), str):
-                entry: dict[str, Any] = {str(name): value for name, value in raw.items()}  # pyright: ignore[reportUnknownVariableType]
-                endorsements: Any = entry.get("endorsements")
-                endorsed = frozenset(str(e) for e in endorsements) if isinstance(endorsements, list) else frozenset()  # pyright: ignore[reportUnknownVariableType]
-                keys[str(entry["kid"])] = _Key(jwk=entry, endorsements=endorsed)
+        for raw in as_list(document.get("keys")):
+            entry = as_object(raw)
+            kid = entry.get("kid")
+            if isinstance(kid, str):
+                endorsed = frozenset(str(e) for e in as_list(entry.get("endorsements")))
+                keys[kid] = _Key(jwk=entry, endorsements=endorsed)
         self._keys = keys
         self._fetched_at = self._clock()
         self.key_fetches += 1
@@ -172,10 +173,11 @@ class ChannelTokenValidator:
     async def _get_json(self, url: str) -> dict[str, Any]:
         response = await self._http.get(url, headers={"accept": "application/json"})
         response.raise_for_status()
-        payload = response.json()
-        if not isinstance(payload, dict):
+        payload: object = response.json()
+        document = as_object(payload)
+        if document is not payload:
             raise ValueError("expected a JSON object")
-        return {str(name): value for name, value in payload.items()}  # pyright: ignore[reportUnknownVariableType]
+        return document
 
 
 def _bearer(authorization: str | None) -> str:

@@ -152,7 +152,7 @@ class TeamsBotFrameworkAuthentication(BotFrameworkAuthentication):  # pyright: i
             )
             identity = ClaimsIdentity(claims, True)
             caller_id = CallerIdConstants.public_azure_channel.value
-        result = AuthenticateRequestResult()
+        result: Any = AuthenticateRequestResult()
         result.claims_identity = identity
         result.audience = self._scope
         result.caller_id = caller_id

@@ -122,7 +122,7 @@ class BotCredentials(AppCredentials):  # pyright: ignore[reportUntypedBaseClass]
         self.tokens_fetched += 1
         token = result.get("access_token")
         if not isinstance(token, str):
-            codes = result.get("error_codes") or []
+            codes: Any = result.get("error_codes") or []
             raise CredentialsError(f"token request refused: {result.get('error', 'unknown error')} {codes}")
         self._token = token
         self._expires_at = started + float(result.get("expires_in", 3600))

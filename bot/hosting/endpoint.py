@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
@@ -26,6 +27,7 @@ from msrest.serialization import Model
 
 from bot.hosting.channel_auth import ChannelAuthError
 from bot.hosting.connectors import TeamsBotFrameworkAuthentication
+from bot.hosting.json_shapes import as_object
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +36,12 @@ MAX_BODY_BYTES: Final = 256 * 1024
 TurnHandler = Callable[[TurnContext], Awaitable[None]]
 
 
-def activity_tenant(activity: Activity) -> str | None:
-    """The tenant an activity comes from: `channelData.tenant.id`, else `conversation.tenantId`."""
-    channel_data: Any = activity.channel_data  # pyright: ignore[reportUnknownMemberType]
-    if isinstance(channel_data, dict):
-        tenant: Any = channel_data.get("tenant")  # pyright: ignore[reportUnknownMemberType]
-        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):  # pyright: ignore[reportUnknownMemberType]
-            return str(tenant["id"])  # pyright: ignore[reportUnknownArgumentType]
-    conversation: Any = activity.conversation  # pyright: ignore[reportUnknownMemberType]
-    tenant_id: Any = getattr(conversation, "tenant_id", None)
+def activity_tenant(activity: Any) -> str | None:
+    """The tenant a botbuilder Activity comes from: `channelData.tenant.id`, else `conversation.tenantId`."""
+    tenant: Any = as_object(as_object(activity.channel_data).get("tenant")).get("id")
+    if isinstance(tenant, str) and tenant:
+        return tenant
+    tenant_id: Any = getattr(activity.conversation, "tenant_id", None)
     return tenant_id if isinstance(tenant_id, str) and tenant_id else None
 
 
@@ -88,18 +87,18 @@ class MessagesEndpoint:
             chunks.append(chunk)
         body = b"".join(chunks)
         try:
-            payload: Any = json.loads(body)
+            payload: object = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return _error(400, "malformed JSON")
-        if not isinstance(payload, dict):
+        document = as_object(payload)
+        if document is not payload:
             return _error(400, "the body must be an activity object")
-        try:
-            activity: Activity = Activity().deserialize(payload)  # pyright: ignore[reportUnknownMemberType]
-        except Exception:  # noqa: BLE001 - msrest raises several types for a malformed model
+        activity = _parse_activity(document)
+        if activity is None:
             return _error(400, "the body is not a valid activity")
-        if not activity.type:  # pyright: ignore[reportUnknownMemberType]
+        if not activity.type:
             return _error(400, "the activity has no type")
-        is_invoke = activity.type == "invoke"  # pyright: ignore[reportUnknownMemberType]
+        is_invoke = activity.type == "invoke"
         try:
             result = await self._authentication.authenticate_request(activity, request.headers.get("Authorization", ""))
         except ChannelAuthError as error:
@@ -111,22 +110,43 @@ class MessagesEndpoint:
             logger.info("ignored an activity from a tenant outside ALLOWED_TENANTS")
             return _error(403, "tenant not allowed") if is_invoke else web.Response(status=201)
         try:
-            invoke_response = await self._adapter.process_activity(result, activity, self._on_turn)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-        except Exception:
-            logger.exception("the bot failed to handle an activity of type %s", activity.type)  # pyright: ignore[reportUnknownMemberType]
+            invoke_response: Any = await self._adapter.process_activity(result, activity, self._on_turn)  # pyright: ignore[reportUnknownMemberType]
+        except Exception as error:  # noqa: BLE001 - any bot failure becomes a logged 500, never a crash
+            _log_failure(activity, error)
             return _error(500, "internal error")
         if isinstance(invoke_response, InvokeResponse):
             return _invoke_http_response(invoke_response)
         return web.Response(status=201)
 
 
-def _invoke_http_response(invoke_response: InvokeResponse) -> web.Response:
-    status = int(invoke_response.status or 200)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
-    body: Any = invoke_response.body  # pyright: ignore[reportUnknownMemberType]
+def _parse_activity(document: dict[str, Any]) -> Any:
+    """The botbuilder Activity for a JSON object, or None when msrest cannot read it."""
+    try:
+        return Activity().deserialize(document)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    except Exception:  # noqa: BLE001 - msrest raises several types for a malformed model
+        return None
+
+
+def _log_failure(activity: Any, error: Exception) -> None:
+    """Log a failed turn: type and innermost frame at ERROR, the traceback text at DEBUG.
+
+    Exception messages can carry user text (names, feedback), so they stay at DEBUG. The traceback is formatted rather
+    than attached, so log handlers do not keep the request's frames (and its connection) alive.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    kind: Any = activity.type
+    logger.error("the bot failed to handle a %s activity: %s at %s", kind, type(error).__name__, where)
+    logger.debug("turn failure:\n%s", "".join(traceback.format_exception(error)))
+
+
+def _invoke_http_response(invoke_response: Any) -> web.Response:
+    status = int(invoke_response.status or 200)
+    body: Any = invoke_response.body
     if body is None:
         return web.Response(status=status)
     if isinstance(body, Model):
-        body = body.serialize(keep_readonly=True)
+        body = cast(Any, body).serialize(keep_readonly=True)
     return web.json_response(body, status=status)
 
 

@@ -25,6 +25,9 @@ PER_CONVERSATION_PER_SECOND = 7.0
 PER_TENANT_PER_SECOND = 25.0
 """Kept below the 30 a second a tenant tolerates, leaving room for the bot's replies to teachers."""
 
+_EPSILON = 1e-9
+"""Float slack, so a sleep of exactly the computed wait finds the token."""
+
 RETRYABLE_STATUSES = frozenset({0, 412, 429, 502, 504})
 """Connector answers worth sending again (0: no answer came back)."""
 
@@ -49,7 +52,7 @@ class TokenBucket:
     def wait_time(self) -> float:
         """Seconds until a token is available (0 when one is available now)."""
         self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+        return 0.0 if self._tokens >= 1 - _EPSILON else (1 - self._tokens) / self._rate
 
     def take(self) -> None:
         """Use a token; call only when `wait_time()` is 0."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,14 @@ from bot.actions.context import ActionContext, Services
 from bot.cards.renderer import CardLibrary
 from bot.graph.client import EducationClient, GraphHttp
 from bot.graph.ids import ClassId, TenantId, UserId
+from bot.graph.retry import RetryPolicy
+from bot.notify import MemoryStudentChannel, Notifier, RateLimits
 from bot.settings import Settings
 from bot.storage import MemoryStore
 from bot.turn import Actor, Conversation, Reply
+from sandbox.school import Outcome as SchoolOutcome
 from sandbox.school import Submission
+from sandbox.school import User as SchoolUser
 from sandbox.stack import SandboxStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +133,117 @@ def buttons(reply: Reply) -> dict[str, dict[str, Any]]:
     for card in reply.cards:
         walk(card)
     return found
+
+
+# ---- bulk grade, feedback, undo
+
+
+async def _no_wait(_: float) -> None:
+    return None
+
+
+def instant_retries(services: Services) -> None:
+    """Make Graph retries (Retry-After, backoff) take no real time."""
+    services.graph.retry = RetryPolicy(sleep=_no_wait)
+
+
+class RecordingOutbox:
+    """An Outbox that keeps what was posted, by activity id, and every update in order."""
+
+    def __init__(self) -> None:
+        self.posted: dict[str, Reply] = {}
+        self.updates: list[tuple[str, Reply]] = []
+        self.on_update: Callable[[Reply], Awaitable[None]] | None = None
+
+    async def send(self, reply: Reply) -> str:
+        activity_id = f"activity-{len(self.posted) + 1}"
+        self.posted[activity_id] = reply
+        return activity_id
+
+    async def update(self, activity_id: str, reply: Reply) -> None:
+        self.posted[activity_id] = reply
+        self.updates.append((activity_id, reply))
+        if self.on_update is not None:
+            await self.on_update(reply)
+
+    async def typing(self) -> None:
+        return None
+
+
+def enroll_students(stack: SandboxStack, count: int, class_name: str = BIOLOGY, assignment: str = "Essay 2") -> None:
+    """Add `count` students to a sandbox class, each with a submitted, ungraded submission for `assignment`."""
+    school = stack.graph.school
+    school_class = school.class_named(class_name)
+    target = school.assignment_named(school_class.id, assignment)
+    for number in range(1, count + 1):
+        user_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"extra-student-{class_name}-{number}"))
+        name = f"Extra Student{number:02d}"
+        school.users.append(
+            SchoolUser(
+                id=user_id,
+                displayName=name,
+                givenName="Extra",
+                surname=f"Student{number:02d}",
+                mailNickname=f"extra{number:02d}",
+                userPrincipalName=f"extra{number:02d}@lakeside.invalid",
+                mail=f"extra{number:02d}@lakeside.invalid",
+                primaryRole="student",
+            )
+        )
+        school_class.studentIds.append(user_id)
+        school.submissions.append(
+            Submission(
+                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}-{target.id}")),
+                classId=school_class.id,
+                assignmentId=target.id,
+                userId=user_id,
+                status="submitted",
+                outcomes=[
+                    SchoolOutcome(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}-feedback")), kind="feedback"),
+                    SchoolOutcome(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user_id}-points")), kind="points"),
+                ],
+            )
+        )
+    school.model_post_init(None)
+
+
+# ---- return, reassign, excuse
+
+
+class FakeTime:
+    """Monotonic fake time that moves only when someone sleeps (never backwards)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now = max(self.now, self.now + seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def student_channel(services: Services) -> MemoryStudentChannel:
+    """Installs a notifier (limits on fake time) whose messages to students land in this in-memory channel."""
+    time = FakeTime()
+    channel = MemoryStudentChannel(clock=time.clock)
+    limits = RateLimits(clock=time.clock, sleep=time.sleep)
+    services.notifier = Notifier(channel, services.store, limits=limits)
+    return channel
+
+
+def texts_sent(channel: MemoryStudentChannel, user_id: str) -> list[str]:
+    """The texts a student received."""
+    return [reply.text or "" for reply in channel.sent.get(user_id, [])]
+
+
+def batch_calls(stack: SandboxStack) -> int:
+    """How many `$batch` requests the sandbox answered since its log was reset."""
+    return sum(1 for r in stack.graph.requests if r.path.endswith("$batch") and not r.batch_part)
+
+
+def graph_writes(stack: SandboxStack) -> int:
+    """How many writes (PATCH / POST, batch parts included, `$batch` envelopes left out) the sandbox answered."""
+    return sum(1 for r in stack.graph.requests if r.method in ("PATCH", "POST") and not r.path.endswith("$batch"))

@@ -10,7 +10,7 @@ import pytest
 from bot.actions.context import Services
 from bot.auth.obo import AuthProblem, GraphToken
 from bot.auth.signin import SignInNeeded
-from bot.cards.actions import Verb
+from bot.cards.actions import CardAction, Verb
 from bot.graph.ids import ClassId, TenantId, UserId
 from bot.router import AssistantRouter
 from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Reply
@@ -239,3 +239,13 @@ def _all_buttons(reply: Reply) -> list[dict[str, Any]]:
     for card in reply.cards:
         walk(card)
     return found
+
+
+async def test_help_needs_no_sign_in_and_no_graph(harness: Harness) -> None:
+    harness.tokens.signed_in.clear()
+    harness.stack.graph.reset_request_log()
+    reply = await harness.say("help")
+    assert "grade Alice 85 on Essay 2" in card_text(reply)
+    clicked = await harness.click(CardAction(verb=Verb.HELP).to_data())
+    assert "grade" in card_text(clicked)
+    assert harness.stack.graph.request_count == 0

@@ -1,0 +1,567 @@
+"""Long outcome writes (a bulk grade of a whole class) as resumable jobs, and the batch loop shared with short ones.
+
+A job's state lives in the store (namespace "jobs"): the planned Changes exactly as confirmed, which are done, which
+failed, and which were in flight. Every state write names the version it read, so two runners (after a restart, or
+on two instances) can never both send a batch: the loser's write conflicts before it sends anything.
+
+Exactly once: a change is marked done only after its batch result; a change that was in flight when the job stopped
+is reconciled on resume from the audit log (written right after each success) and, for a change that ends with a
+return / reassign / excuse, from the submission's status — so a re-run re-sends at most a points or feedback PATCH
+(harmless), never a second return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pydantic import BaseModel, Field
+
+from bot import messages
+from bot.actions.answers import PENDING_UNDO
+from bot.actions.context import ActionContext, Services
+from bot.actions.pending import park
+from bot.actions.writes import MAX_PARTS, Applied, Change, Then, apply
+from bot.cards.actions import CardAction, Verb
+from bot.cards.views import ProgressView, ResultView
+from bot.graph.client import EducationClient
+from bot.graph.errors import GraphError, GraphThrottled, GraphTimeout, GraphUnauthorized, GraphUnavailable
+from bot.graph.ids import ClassId, TenantId, UserId
+from bot.graph.models import SubmissionStatus
+from bot.storage import Document, StorageError, VersionConflict
+from bot.turn import Actor, Conversation, Outbox, Reply
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "jobs"
+_INDEX_KEY = "_open"
+JOB_TTL = timedelta(days=7)
+"""A job's state is kept this long after its last write (finished jobs then disappear)."""
+
+DEFAULT_THRESHOLD = 30
+"""A bulk write of at least this many students runs as a job with a progress card."""
+
+RETRYABLE_STATUSES = frozenset({429, 503, 504})
+_CLOCK_SKEW = timedelta(seconds=2)
+
+_THEN_STATUS = {
+    Then.RETURN: SubmissionStatus.RETURNED,
+    Then.REASSIGN: SubmissionStatus.REASSIGNED,
+    Then.EXCUSE: SubmissionStatus.EXCUSED,
+}
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """When a bulk write becomes a job, and how a job waits out a busy Graph before pausing."""
+
+    threshold: int = DEFAULT_THRESHOLD
+    retry_delays: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
+    """Seconds to wait before each further round while Graph throttles; when they run out the job pauses."""
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: object) -> JobConfig:
+        """The config for the app: `settings.bulk_job_threshold` when the settings define it."""
+        threshold = cast(object, getattr(settings, "bulk_job_threshold", DEFAULT_THRESHOLD))
+        return cls(threshold=threshold if isinstance(threshold, int) and threshold > 0 else DEFAULT_THRESHOLD)
+
+
+class JobOwner(BaseModel):
+    """Who started the job and where its progress card lives (to rebuild the turn after a restart)."""
+
+    tenant_id: TenantId
+    user_id: UserId
+    conversation_id: str
+    conversation_kind: str
+    service_url: str
+    channel_class_id: ClassId | None = None
+
+    def actor(self) -> Actor:
+        """The teacher as an Actor."""
+        return Actor(tenant_id=self.tenant_id, user_id=self.user_id)
+
+    def conversation(self) -> Conversation:
+        """The conversation the progress card was posted in."""
+        return Conversation(
+            id=self.conversation_id,
+            kind=self.conversation_kind,
+            service_url=self.service_url,
+            channel_class_id=self.channel_class_id,
+        )
+
+
+class JobState(BaseModel):
+    """A bulk write's durable state. Indices refer to `changes`."""
+
+    job_id: str
+    owner: JobOwner
+    action: str
+    title: str
+    change_id: str
+    created_at: datetime
+    changes: list[Change]
+    done: list[int] = Field(default_factory=list[int])
+    failed: dict[int, int | None] = Field(default_factory=dict[int, int | None])
+    """Index → the Graph status that refused it (None: no response)."""
+    in_flight: list[int] = Field(default_factory=list[int])
+    """Sent (or about to be) and not yet recorded: reconciled on resume."""
+    progress_activity_id: str | None = None
+    paused: bool = False
+    finished: bool = False
+
+    def pending(self) -> list[int]:
+        """Indices still to write, in order."""
+        settled = set(self.done) | set(self.failed)
+        return [index for index in range(len(self.changes)) if index not in settled]
+
+
+ClientFactory = Callable[[Actor], Awaitable[EducationClient | None]]
+"""Gives a Graph client bound to the teacher's (cached, refreshed) token, or None when there is none now."""
+
+OutboxFactory = Callable[[Conversation], Outbox | None]
+"""Gives an outbox that posts proactively into a conversation, or None."""
+
+
+# --------------------------------------------------------------------------------------------- batches
+
+
+def part_count(change: Change) -> int:
+    """How many `$batch` parts `writes.apply` sends for a change."""
+    count = int(change.set_points and change.points_outcome_id is not None)
+    count += int(change.set_feedback and change.feedback_outcome_id is not None)
+    count += int(change.then is not None)
+    return max(count, 1)
+
+
+def chunk_indices(changes: Sequence[Change], indices: Sequence[int]) -> list[list[int]]:
+    """Group changes into `$batch` calls of at most 20 parts (a change is never split), keeping their order."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index in indices:
+        parts = part_count(changes[index])
+        if current and size + parts > MAX_PARTS:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += parts
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def is_retryable(error: GraphError | None) -> bool:
+    """Whether waiting and sending again may succeed (throttled, unavailable, timed out)."""
+    if error is None:
+        return False
+    return isinstance(error, GraphThrottled | GraphUnavailable | GraphTimeout) or error.status in RETRYABLE_STATUSES
+
+
+async def write_batches(ctx: ActionContext, changes: Sequence[Change], *, action: str, change_id: str) -> list[Applied]:
+    """Write changes in the turn, one `$batch` at a time; a failed `$batch` fails only its own students.
+
+    Args:
+        ctx: the teacher's turn.
+        changes: the planned writes.
+        action: the audit action name.
+        change_id: groups the audit entries (for undo).
+
+    Returns:
+        One Applied per change, in order (failures carry their GraphError).
+    """
+    applied: list[Applied] = []
+    for chunk in chunk_indices(changes, range(len(changes))):
+        batch = [changes[index] for index in chunk]
+        try:
+            applied += await apply(ctx, batch, action=action, change_id=change_id)
+        except GraphError as error:
+            logger.info("bulk batch failed: status=%s parts=%d", error.status, len(batch))
+            applied += [Applied(change=change, error=error, status=change.old_status) for change in batch]
+    return applied
+
+
+# --------------------------------------------------------------------------------------------- the summary card
+
+
+async def summary_card(
+    ctx: ActionContext, title: str, changes: Sequence[Change], failed: dict[int, int | None], change_id: str
+) -> Reply:
+    """ "Essay 2: 28 of 30 graded" with each failed student and why, and [Undo] when anything was written."""
+    graded = len(changes) - len(failed)
+    failures = [messages.bulk_failure(changes[index].student_name, status) for index, status in sorted(failed.items())]
+    undo_button = None
+    if graded > 0:
+        nonce = await park(ctx, PENDING_UNDO, {"change_id": change_id})
+        undo_button = CardAction(verb=Verb.UNDO, nonce=nonce)
+    view = ResultView(
+        title=messages.bulk_result_title(title, graded, len(changes)),
+        status=messages.status_after_write(None) if graded else None,
+        note=messages.bulk_failures(failures) if failures else None,
+        undo_button=undo_button,
+    )
+    return ctx.card(view)
+
+
+async def summary_of(ctx: ActionContext, title: str, applied: Sequence[Applied], change_id: str) -> Reply:
+    """The summary card of writes made in the turn."""
+    failed = {index: a.error.status if a.error else None for index, a in enumerate(applied) if not a.ok}
+    return await summary_card(ctx, title, [a.change for a in applied], failed, change_id)
+
+
+# --------------------------------------------------------------------------------------------- jobs
+
+_TASKS: dict[str, asyncio.Task[None]] = {}
+"""Running jobs of this process: strong references, so a job is not garbage-collected mid-way."""
+
+
+async def start_bulk_job(
+    ctx: ActionContext,
+    changes: Sequence[Change],
+    *,
+    title: str,
+    action: str = "grade",
+    config: JobConfig | None = None,
+) -> str:
+    """Post a progress card, persist the job and write it in the background (the turn does not wait).
+
+    Args:
+        ctx: the teacher's turn; `ctx.outbox` must be set (the progress card is sent and updated through it).
+        changes: the planned writes, exactly as confirmed.
+        title: the assignment's name, for the cards.
+        action: the audit action name.
+        config: retry pacing; `JobConfig.from_settings` when None.
+
+    Returns:
+        The job id (see `wait_for_job`).
+
+    Raises:
+        ValueError: `ctx.outbox` is None.
+        StorageError: the job could not be recorded (nothing was written).
+    """
+    if ctx.outbox is None:
+        raise ValueError("a bulk job needs an outbox for its progress card")
+    state = JobState(
+        job_id=uuid.uuid4().hex,
+        owner=JobOwner(
+            tenant_id=ctx.actor.tenant_id,
+            user_id=ctx.actor.user_id,
+            conversation_id=ctx.conversation.id,
+            conversation_kind=ctx.conversation.kind,
+            service_url=ctx.conversation.service_url,
+            channel_class_id=ctx.conversation.channel_class_id,
+        ),
+        action=action,
+        title=title,
+        change_id=uuid.uuid4().hex,
+        created_at=ctx.services.clock(),
+        changes=list(changes),
+    )
+    await _add_to_index(ctx.services, state.job_id)
+    version = await ctx.services.store.put(NAMESPACE, state.job_id, _dump(state), expected_version=0, ttl=JOB_TTL)
+    job = _Job(ctx, state, version, config or JobConfig.from_settings(ctx.services.settings))
+    await job.post_progress()
+    _spawn(job)
+    logger.info("bulk job started: job=%s changes=%d", state.job_id, len(changes))
+    return state.job_id
+
+
+async def resume_jobs(
+    services: Services,
+    client_factory: ClientFactory,
+    *,
+    outbox_factory: OutboxFactory | None = None,
+    config: JobConfig | None = None,
+) -> list[str]:
+    """Carry on every unfinished job (at start-up, or later for paused ones) from where it stopped.
+
+    Args:
+        services: the app's services (the store holding the jobs).
+        client_factory: a Graph client for the job's teacher; None leaves the job for a later call.
+        outbox_factory: an outbox into the job's conversation, to keep its progress card current; None: no card.
+        config: retry pacing; `JobConfig.from_settings` when None.
+
+    Returns:
+        The ids of the jobs now running.
+    """
+    resumed: list[str] = []
+    for job_id in await _open_ids(services):
+        if job_id in _TASKS:
+            continue
+        document = await services.store.get(NAMESPACE, job_id)
+        if document is None or not isinstance(document.value, dict):
+            await _remove_from_index(services, job_id)
+            continue
+        state = JobState.model_validate(document.value)
+        if state.finished:
+            await _remove_from_index(services, job_id)
+            continue
+        client = await client_factory(state.owner.actor())
+        if client is None:
+            continue
+        conversation = state.owner.conversation()
+        ctx = ActionContext(
+            services=services,
+            actor=state.owner.actor(),
+            conversation=conversation,
+            client=client,
+            outbox=outbox_factory(conversation) if outbox_factory else None,
+        )
+        job = _Job(ctx, state, document.version, config or JobConfig.from_settings(services.settings))
+        _spawn(job, resume=True)
+        resumed.append(job_id)
+    if resumed:
+        logger.info("bulk jobs resumed: %d", len(resumed))
+    return resumed
+
+
+def running_job(job_id: str) -> asyncio.Task[None] | None:
+    """The task running a job in this process, if any."""
+    return _TASKS.get(job_id)
+
+
+async def wait_for_job(job_id: str) -> None:
+    """Wait until the job's task in this process ends (returns at once when none is running).
+
+    Raises:
+        asyncio.CancelledError: the job's task was cancelled.
+    """
+    task = _TASKS.get(job_id)
+    if task is not None:
+        await task
+
+
+async def load_job(services: Services, job_id: str) -> JobState | None:
+    """A job's stored state, or None."""
+    document = await services.store.get(NAMESPACE, job_id)
+    if document is None or not isinstance(document.value, dict):
+        return None
+    return JobState.model_validate(document.value)
+
+
+def _spawn(job: _Job, *, resume: bool = False) -> None:
+    task = asyncio.create_task(job.run(resume=resume), name=f"bulk-job-{job.state.job_id}")
+    _TASKS[job.state.job_id] = task
+    task.add_done_callback(lambda _: _TASKS.pop(job.state.job_id, None))
+
+
+@dataclass
+class _Round:
+    """How one batch went: some changes must be sent again, the job must pause, Graph may have run parts of it."""
+
+    retry: bool = False
+    pause: bool = False
+    uncertain: bool = False
+
+
+class _Job:
+    """One job being written by this process."""
+
+    def __init__(self, ctx: ActionContext, state: JobState, version: int, config: JobConfig) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.version = version
+        self.config = config
+
+    async def run(self, *, resume: bool) -> None:
+        try:
+            if resume:
+                await self._reconcile()
+            await self._write_all()
+        except VersionConflict:
+            logger.info("bulk job taken over by another runner: job=%s", self.state.job_id)
+        except (StorageError, GraphError) as error:
+            # Left open in the store: `resume_jobs` carries it on from its last recorded batch.
+            logger.warning("bulk job stopped: job=%s error=%s", self.state.job_id, type(error).__name__)
+
+    async def _write_all(self) -> None:
+        rounds = 0
+        while pending := self.state.pending():
+            chunk = chunk_indices(self.state.changes, pending)[0]
+            self.state.in_flight = chunk
+            self.state.paused = False
+            await self._save()
+            sent = await self._send(chunk)
+            if sent.uncertain:
+                await self._reconcile()
+            else:
+                self.state.in_flight = []
+                await self._save()
+            await self.post_progress()
+            if sent.pause or (sent.retry and rounds >= len(self.config.retry_delays)):
+                await self._pause()
+                return
+            if sent.retry:
+                await self.config.sleep(self.config.retry_delays[rounds])
+                rounds += 1
+            else:
+                rounds = 0
+        self.state.finished = True
+        await self._save()
+        await _remove_from_index(self.ctx.services, self.state.job_id)
+        await self._finish_card()
+        logger.info("bulk job finished: job=%s failed=%d", self.state.job_id, len(self.state.failed))
+
+    async def _send(self, chunk: list[int]) -> _Round:
+        """Write one batch and record what is settled."""
+        batch = [self.state.changes[index] for index in chunk]
+        try:
+            applied = await apply(self.ctx, batch, action=self.state.action, change_id=self.state.change_id)
+        except GraphUnauthorized:
+            return _Round(pause=True)
+        except GraphError as error:
+            if is_retryable(error):
+                # No answer (or a gateway's): Graph may have run some parts, so reconcile before sending again.
+                return _Round(retry=True, uncertain=error.status != 429)
+            applied = [Applied(change=change, error=error, status=None) for change in batch]
+        result = _Round()
+        for index, outcome in zip(chunk, applied, strict=True):
+            if outcome.ok:
+                self.state.done.append(index)
+            elif is_retryable(outcome.error):
+                result.retry = True
+            elif isinstance(outcome.error, GraphUnauthorized):
+                result.pause = True
+            else:
+                self.state.failed[index] = outcome.error.status if outcome.error else None
+        return result
+
+    async def _reconcile(self) -> None:
+        """Settle the changes that were in flight when the job stopped, so none is written twice."""
+        if not self.state.in_flight:
+            return
+        audited = await self._audited_submissions()
+        for index in self.state.in_flight:
+            change = self.state.changes[index]
+            if index in self.state.done or index in self.state.failed:
+                continue
+            if change.submission_id in audited:
+                self.state.done.append(index)
+            elif change.then is not None and await self._then_happened(change):
+                # The return (etc.) went through but was not recorded: never send it again; the PATCHes before it
+                # succeeded too (it depends on them), so re-sending them only repeats the same values and audits.
+                self.state.changes[index] = change.model_copy(update={"then": None})
+        self.state.in_flight = []
+        await self._save()
+
+    async def _audited_submissions(self) -> set[str]:
+        store = self.ctx.services.store
+        found: set[str] = set()
+        before_id: int | None = None
+        while True:
+            entries = await store.list_audit(
+                tenant_id=self.state.owner.tenant_id,
+                teacher_id=self.state.owner.user_id,
+                limit=200,
+                before_id=before_id,
+            )
+            found |= {e.submission_id for e in entries if e.change_id == self.state.change_id}
+            if not entries or entries[-1].at < self.state.created_at or entries[-1].id is None:
+                return found
+            before_id = entries[-1].id
+
+    async def _then_happened(self, change: Change) -> bool:
+        assert change.then is not None
+        submission = await self.ctx.client.get_submission(change.class_id, change.assignment_id, change.submission_id)
+        expected = _THEN_STATUS[change.then]
+        if submission.status != expected:
+            return False
+        if change.old_status != expected:
+            return True
+        stamp = {
+            Then.RETURN: submission.returned_date_time,
+            Then.REASSIGN: submission.reassigned_date_time,
+            Then.EXCUSE: submission.excused_date_time,
+        }[change.then]
+        # It was returned before the job too: only a return stamped after the job started is this job's.
+        return stamp is not None and stamp >= self.state.created_at - _CLOCK_SKEW
+
+    async def _pause(self) -> None:
+        self.state.paused = True
+        await self._save()
+        await self.post_progress(detail=messages.bulk_job_paused())
+        logger.info("bulk job paused: job=%s pending=%d", self.state.job_id, len(self.state.pending()))
+
+    async def _save(self) -> None:
+        self.version = await self.ctx.services.store.put(
+            NAMESPACE, self.state.job_id, _dump(self.state), expected_version=self.version, ttl=JOB_TTL
+        )
+
+    async def post_progress(self, *, detail: str | None = None) -> None:
+        """Send the progress card (first time) or update it in place."""
+        view = ProgressView(
+            title=messages.bulk_progress_title(self.state.title),
+            done=len(self.state.done),
+            total=len(self.state.changes),
+            failed=len(self.state.failed),
+            detail=detail,
+        )
+        await self._show(self.ctx.card(view))
+
+    async def _finish_card(self) -> None:
+        reply = await summary_card(
+            self.ctx, self.state.title, self.state.changes, self.state.failed, self.state.change_id
+        )
+        await self._show(reply)
+
+    async def _show(self, reply: Reply) -> None:
+        outbox = self.ctx.outbox
+        if outbox is None:
+            return
+        activity_id = self.state.progress_activity_id
+        try:
+            if activity_id is None:
+                activity_id = await outbox.send(reply)
+            else:
+                await outbox.update(activity_id, reply)
+        except Exception as error:  # noqa: BLE001 - a card that fails to update must not stop the grading
+            logger.warning("progress card not updated: job=%s error=%s", self.state.job_id, type(error).__name__)
+            return
+        if self.state.progress_activity_id is None:
+            self.state.progress_activity_id = activity_id
+            await self._save()
+
+
+def _dump(state: JobState) -> dict[str, Any]:
+    return state.model_dump(mode="json")
+
+
+# --------------------------------------------------------------------------------------------- the open-jobs index
+
+
+async def _open_ids(services: Services) -> list[str]:
+    return _ids_of(await services.store.get(NAMESPACE, _INDEX_KEY))
+
+
+def _ids_of(document: Document | None) -> list[str]:
+    if document is None or not isinstance(document.value, dict):
+        return []
+    ids = cast(object, document.value.get("ids"))
+    return [str(item) for item in cast(list[object], ids)] if isinstance(ids, list) else []
+
+
+async def _add_to_index(services: Services, job_id: str) -> None:
+    await _edit_index(services, lambda ids: [*ids, job_id] if job_id not in ids else ids)
+
+
+async def _remove_from_index(services: Services, job_id: str) -> None:
+    await _edit_index(services, lambda ids: [item for item in ids if item != job_id])
+
+
+async def _edit_index(services: Services, edit: Callable[[list[str]], list[str]]) -> None:
+    """Compare-and-set the list of open jobs (retried when another writer got there first)."""
+    store = services.store
+    for _ in range(20):
+        document = await store.get(NAMESPACE, _INDEX_KEY)
+        version = document.version if document is not None else 0
+        try:
+            await store.put(NAMESPACE, _INDEX_KEY, {"ids": edit(_ids_of(document))}, expected_version=version)
+            return
+        except VersionConflict:
+            continue
+    raise VersionConflict(NAMESPACE, _INDEX_KEY, 0)

@@ -1,0 +1,115 @@
+"""The product end to end over real HTTP on 127.0.0.1: the sandbox Teams channel sends signed activities to the bot,
+the teacher signs in with Teams SSO (token exchange → on-behalf-of at the sandbox Entra), and the grade lands in the
+sandbox Graph as written by that teacher."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.run import World, start_world
+from sandbox.teams import TeamsUser
+
+
+@pytest.fixture
+async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
+    started = await start_world(tls_directory=tmp_path / "tls")
+    yield started
+    await started.stop()
+
+
+def teacher(world: World, name: str = "Dana Whitfield") -> TeamsUser:
+    return world.teams.user(world.stack.user_id(name), name)
+
+
+async def sign_in(world: World, user: TeamsUser, oauth_card: dict[str, Any]) -> tuple[int, Any]:
+    """What Teams does after an OAuth card with tokenExchangeResource: an invoke carrying the user's SSO token."""
+    resource = oauth_card["content"]["tokenExchangeResource"]
+    sso = world.stack.entra.mint_sso_token(user.aad_object_id, audience=resource["uri"])
+    invoke = {
+        "type": "invoke",
+        "name": "signin/tokenExchange",
+        "from": user.account(),
+        "conversation": world.teams.personal_conversation(user).account(),
+        "value": {"id": resource["id"], "connectionName": "graph", "token": sso},
+    }
+    return await world.teams.send_to_bot(invoke)
+
+
+def points_of(world: World, student: str, assignment: str = "Essay 2") -> float | None:
+    stack = world.stack
+    class_id = stack.class_id("Biology 101")
+    submission = stack.graph.submission_for(
+        class_id, stack.assignment_id("Biology 101", assignment), stack.user_id(student)
+    )
+    assert submission is not None
+    outcome = submission.outcome("points")
+    return outcome.points.points if outcome and outcome.points else None
+
+
+async def test_sign_in_then_the_grade_lands_as_the_teacher(world: World) -> None:
+    dana = teacher(world)
+    status, _ = await world.teams.send_to_bot(
+        world.teams.message("grade Alice Smith 85 on Essay 2 in Biology 101", user=dana)
+    )
+    assert status in (200, 201, 202)
+    chat = world.teams.personal_conversation(dana)
+    oauth = [
+        a
+        for m in chat.messages()
+        for a in m.get("attachments") or []
+        if a.get("contentType") == "application/vnd.microsoft.card.oauth"
+    ]
+    assert oauth, "the bot asked the teacher to sign in"
+    assert points_of(world, "Alice Smith") is None
+
+    status, body = await sign_in(world, dana, oauth[-1])
+    assert status == 200, body
+    assert points_of(world, "Alice Smith") == 85
+    outcome = world.stack.graph.submission_for(
+        world.stack.class_id("Biology 101"),
+        world.stack.assignment_id("Biology 101", "Essay 2"),
+        world.stack.user_id("Alice Smith"),
+    )
+    assert outcome is not None
+    points = outcome.outcome("points")
+    assert points is not None and points.lastModifiedBy == dana.aad_object_id
+    assert world.stack.entra.token_requests["on_behalf_of"] == 1
+
+    # A later message needs no new sign-in and no new on-behalf-of call (the cached token is used).
+    await world.teams.send_to_bot(world.teams.message("grade Bob Jones 90 on Essay 2 in Biology 101", user=dana))
+    assert points_of(world, "Bob Jones") == 90
+    assert world.stack.entra.token_requests["on_behalf_of"] == 1
+
+
+async def test_duplicate_token_exchange_causes_one_on_behalf_of(world: World) -> None:
+    dana = teacher(world)
+    await world.teams.send_to_bot(world.teams.message("help", user=dana))
+    card = {"content": {"tokenExchangeResource": {"id": str(uuid.uuid4()), "uri": f"api://botid-{world.stack.app_id}"}}}
+    first = await sign_in(world, dana, card)
+    second = await sign_in(world, dana, card)
+    assert first[0] == 200 and second[0] == 200
+    assert world.stack.entra.token_requests["on_behalf_of"] == 1
+
+
+async def test_sso_token_for_someone_else_is_refused_with_412(world: World) -> None:
+    dana = teacher(world)
+    marcus = teacher(world, "Marcus Oyelaran")
+    resource = {"id": str(uuid.uuid4()), "uri": f"api://botid-{world.stack.app_id}"}
+    sso = world.stack.entra.mint_sso_token(marcus.aad_object_id, audience=resource["uri"])
+    invoke = {
+        "type": "invoke",
+        "name": "signin/tokenExchange",
+        "from": dana.account(),
+        "conversation": world.teams.personal_conversation(dana).account(),
+        "value": {"id": resource["id"], "connectionName": "graph", "token": sso},
+    }
+    status, body = await world.teams.send_to_bot(invoke)
+    assert status == 412 and body["failureDetail"]
+    assert world.stack.entra.token_requests["on_behalf_of"] == 0
