@@ -38,5 +38,8 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(PY) -m bench
 
+package: $(STAMP)
+	$(PY) -m manifest.package
+
 clean:
 	rm -rf $(VENV) node_modules build

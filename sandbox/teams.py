@@ -16,32 +16,68 @@ next n sends; `block(user)` makes create/send to that user's personal chat answe
 Toward the bot, `send_to_bot(activity)` posts to the bot's `/api/messages` with a channel token from
 `entra.mint_channel_token`, so sandbox runs go through the production auth path. `message(...)` and `card_action(...)`
 build activities shaped like Teams' (see specs/examples/teams).
+
+Teams-style SSO: when the bot posts an OAuth card with `tokenExchangeResource`, the channel does what the Teams client
+does once it has answered the connector call: it mints an SSO token for the user the card is for (the personal chat's
+member, or in a channel the last sender) and sends a `signin/tokenExchange` invoke. `invoke_card_action` retries an
+`adaptiveCard/action` answered with a 401 loginRequest with `value.authentication`, as Teams does for Universal
+Actions. Knobs: `auto_sso = False` (the manual path: tests send the exchange themselves) and
+`withhold_consent(user)` (the user has not consented: nothing is sent, the OAuth card stays). Every invoke the channel
+sends on its own is kept in `invokes` (tokens redacted).
+
+The chat page (a Teams-like UI for `make run`) is served at `/` from `sandbox/chat/`, with the `adaptivecards`
+renderer from node_modules at `/vendor/adaptivecards.js`; its JSON API lives under `/_chat/` (see `ChatApi`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 import hashlib
 import itertools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, cast
 from urllib.parse import unquote
 
 import httpx
 
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, json_response
 from sandbox.entra import Entra
+from sandbox.school import School
 
 logger = logging.getLogger(__name__)
 
 BOT_FRAMEWORK_AUDIENCE: Final = "https://api.botframework.com"
 CHANNEL_ID: Final = "msteams"
 ADAPTIVE_CARD: Final = "application/vnd.microsoft.card.adaptive"
+OAUTH_CARD: Final = "application/vnd.microsoft.card.oauth"
+LOGIN_REQUEST: Final = "application/vnd.microsoft.activity.loginRequest"
+CHAT_PERSONAS: Final = ("Dana Whitfield", "Priya Raman", "Alice Smith", "Marcus Oyelaran")
+"""Who the chat page offers in its user switcher (when `seed_school` is used): teacher, co-teacher, student, and
+the other class's teacher."""
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+CHAT_DIRECTORY: Final = Path(__file__).resolve().parent / "chat"
+VENDOR_FILES: Final[Mapping[str, tuple[Path, str]]] = {
+    "/vendor/adaptivecards.js": (
+        REPO_ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js",
+        "text/javascript; charset=utf-8",
+    ),
+}
+PAGE_FILES: Final[Mapping[str, tuple[str, str]]] = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/chat.js": ("chat.js", "text/javascript; charset=utf-8"),
+    "/chat.css": ("chat.css", "text/css; charset=utf-8"),
+}
 
 
 @dataclass
@@ -60,7 +96,11 @@ class TeamsUser:
 
 @dataclass
 class ActivityRecord:
-    """One activity the bot posted, as last updated; `history` keeps earlier versions; `deleted` after DELETE."""
+    """One activity the bot posted (or, with `sender`, a user's message), as last updated.
+
+    `history` keeps earlier versions; `deleted` after DELETE; `views` holds user-specific card views by Teams user id
+    (with the version, `len(history)`, they were fetched for); `sso` is the state of an OAuth card's sign-in.
+    """
 
     id: str
     activity: dict[str, Any]
@@ -68,6 +108,26 @@ class ActivityRecord:
     reply_to_id: str | None = None
     deleted: bool = False
     history: list[dict[str, Any]] = field(default_factory=lambda: [])
+    sender: str | None = None
+    views: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=lambda: {})
+    sso: str | None = None
+
+    @property
+    def version(self) -> int:
+        """How many times the activity was replaced."""
+        return len(self.history)
+
+
+@dataclass
+class InvokeRecord:
+    """An invoke the channel sent on a user's behalf and the bot's answer (the SSO token is never kept)."""
+
+    name: str
+    conversation_id: str
+    user_id: str
+    value: dict[str, Any]
+    status: int
+    body: Any
 
 
 @dataclass
@@ -81,10 +141,16 @@ class ConversationRecord:
     class_id: str | None = None
     name: str = ""
     records: list[ActivityRecord] = field(default_factory=lambda: [])
+    team_name: str = ""
+    last_sender: TeamsUser | None = None
 
     def messages(self) -> list[dict[str, Any]]:
         """The bot's message activities still shown (not deleted), oldest first, as last updated."""
-        return [r.activity for r in self.records if not r.deleted and r.activity.get("type", "message") == "message"]
+        return [
+            r.activity
+            for r in self.records
+            if r.sender is None and not r.deleted and r.activity.get("type", "message") == "message"
+        ]
 
     def account(self) -> dict[str, Any]:
         """The `conversation` shape Teams sends."""
