@@ -10,8 +10,11 @@ Without an app id and without that switch every activity is refused with 401.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +22,13 @@ import httpx
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter  # pyright: ignore[reportMissingTypeStubs]
 
+from bot.actions import jobs
 from bot.actions.context import Services
 from bot.auth.gate import TeamsSignIn
+from bot.auth.obo import GraphToken
 from bot.auth.signin import Credentials
 from bot.cards.renderer import CardLibrary
-from bot.graph.client import GraphHttp
+from bot.graph.client import EducationClient, GraphHttp
 from bot.hosting import (
     MAX_BODY_BYTES,
     CachedCredentialsFactory,
@@ -37,9 +42,9 @@ from bot.hosting.student_channel import ConnectorStudentChannel
 from bot.notify.notifier import Notifier
 from bot.router import AssistantRouter
 from bot.settings import AppType, Settings, SettingsError, load_settings
-from bot.storage import open_store
-from bot.teams_bot import ConversationReferences, TeamsBot
-from bot.turn import Router, SignInGate
+from bot.storage import StorageUnavailable, open_store
+from bot.teams_bot import ConversationReferences, ProactiveOutbox, TeamsBot
+from bot.turn import Actor, Conversation, Outbox, Router, SignInGate
 
 CARDS_DIR = Path(__file__).resolve().parent / "cards"
 
@@ -193,12 +198,35 @@ async def create_assistant_app(settings: Settings) -> web.Application:
     hosting = app[HOSTING_KEY]
     assistant.services.notifier = Notifier(hosting.students, assistant.services.store)
 
-    async def close(_: web.Application) -> None:
+    async def client_for(actor: Actor) -> EducationClient | None:
+        token = await assistant.credentials.graph_token(actor)
+        return EducationClient(assistant.services.graph, token.access_token) if isinstance(token, GraphToken) else None
+
+    def outbox_for(conversation: Conversation) -> Outbox:
+        return ProactiveOutbox(hosting.adapter, conversation, app_id=settings.app_id, tenant_id=settings.app_tenant_id)
+
+    async def background(_: web.Application) -> AsyncIterator[None]:
+        """Resume bulk jobs a previous process left unfinished; purge expired state hourly."""
+        await jobs.resume_jobs(assistant.services, client_for, outbox_factory=outbox_for)
+        purger = asyncio.create_task(_purge_hourly(assistant.services))
+        yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
         await assistant.aclose()
 
-    app.on_cleanup.append(close)
+    app.cleanup_ctx.append(background)
     app[ASSISTANT_KEY] = assistant
     return app
+
+
+async def _purge_hourly(services: Services) -> None:
+    while True:
+        await asyncio.sleep(3600)
+        try:
+            await services.store.purge_expired()
+        except StorageUnavailable:
+            logger.warning("could not purge expired state: the store is unavailable")
 
 
 ASSISTANT_KEY = web.AppKey("assistant", Assistant)

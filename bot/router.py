@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeAlias, cast
 from pydantic import TypeAdapter, ValidationError
 
 from bot import messages
-from bot.actions import excuse, grade, help, reassign, returning, sheet, status
+from bot.actions import bulk, excuse, feedback, grade, help, reassign, returning, sheet, status, undo
 from bot.actions.answers import error_card
 from bot.actions.context import ActionContext, Services
 from bot.actions.pending import take
@@ -28,7 +28,20 @@ from bot.auth.signin import SignInNeeded, login_request_response
 from bot.cards.actions import CardAction, CardActionError, Verb, for_user, parse_card_action
 from bot.cards.views import ErrorView, PublicResultView
 from bot.commands import parse_command
-from bot.commands.model import Command, Excuse, Grade, Help, ParseError, Reassign, Return, SignOut, Status
+from bot.commands.model import (
+    BulkGrade,
+    Command,
+    Excuse,
+    Feedback,
+    Grade,
+    Help,
+    ParseError,
+    Reassign,
+    Return,
+    SignOut,
+    Status,
+    Undo,
+)
 from bot.graph.client import EducationClient
 from bot.graph.errors import (
     GraphError,
@@ -69,14 +82,22 @@ def command_table() -> dict[type[Any], CommandHandler]:
         Reassign: reassign.run,
         Excuse: excuse.run,
         Status: status.run,
+        BulkGrade: bulk.run,
+        Feedback: feedback.run,
+        Undo: undo.run,
     }
 
 
 def verb_table() -> dict[Verb, VerbHandler]:
     """Card verb → action."""
     return {
-        Verb.GRADE_CONFIRM: grade.confirmed,
-        Verb.GRADE_CANCEL: grade.cancelled,
+        Verb.GRADE_CONFIRM: _by_confirmation(grade.confirmed, bulk=bulk.confirmed, feedback=feedback.confirmed),
+        Verb.GRADE_CANCEL: _by_confirmation(grade.cancelled, bulk=bulk.cancelled, feedback=feedback.cancelled),
+        Verb.GRADE_SAVE: feedback.on_grade_save,
+        Verb.GRADE_SAVE_RETURN: feedback.on_grade_save_return,
+        Verb.FEEDBACK_OPEN: feedback.on_feedback_open,
+        Verb.SHEET_SAVE_ALL: bulk.on_sheet_save_all,
+        Verb.UNDO: undo.on_undo,
         Verb.SUBMISSION_RETURN: returning.on_submission_return,
         Verb.SUBMISSION_REASSIGN: reassign.on_submission_reassign,
         Verb.REASSIGN_OPEN: reassign.on_reassign_open,
@@ -86,6 +107,17 @@ def verb_table() -> dict[Verb, VerbHandler]:
         Verb.SHEET_FILTER: sheet.on_sheet_filter,
         Verb.SHEET_PAGE: sheet.on_sheet_page,
     }
+
+
+def _by_confirmation(default: VerbHandler, **by_kind: VerbHandler) -> VerbHandler:
+    """Confirm/cancel buttons say whose confirmation they answer (`extra["for"]`); grade's is the default."""
+
+    async def handler(ctx: ActionContext, action: CardAction) -> Reply:
+        kind = action.extra.get("for")
+        chosen = by_kind.get(kind, default) if isinstance(kind, str) else default
+        return await chosen(ctx, action)
+
+    return handler
 
 
 class AssistantRouter:

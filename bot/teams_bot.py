@@ -21,7 +21,13 @@ from typing import Any, Final, Protocol, TypeVar
 
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
 from botbuilder.core.teams import TeamsActivityHandler  # pyright: ignore[reportMissingTypeStubs]
-from botbuilder.schema import Activity, Attachment  # pyright: ignore[reportMissingTypeStubs]
+from botbuilder.schema import (  # pyright: ignore[reportMissingTypeStubs]
+    Activity,
+    Attachment,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationReference,
+)
 
 from bot.graph.ids import ClassId, TenantId, UserId
 from bot.hosting.endpoint import activity_tenant
@@ -160,13 +166,33 @@ class TurnOutbox:
     async def _with_context(self, action: Callable[[Any], Awaitable[T]]) -> T:
         if self._turn_open:
             return await action(self._context)
-        results: list[T] = []
+        return await _continue(self._adapter, self._reference, self._app_id, action)
 
-        async def callback(context: TurnContext) -> None:
-            results.append(await action(context))
 
-        await self._adapter.continue_conversation(self._reference, callback, self._app_id)
-        return results[0]
+class ProactiveOutbox(TurnOutbox):
+    """`bot.turn.Outbox` into a conversation outside any turn (a bulk job resumed after a restart)."""
+
+    def __init__(self, adapter: Any, conversation: Conversation, *, app_id: str, tenant_id: str) -> None:
+        """Address the conversation from its id and service URL, as the Bot Connector needs."""
+        self._adapter = adapter
+        self._app_id = app_id
+        self._turn_open = False
+        self._reference = ConversationReference(
+            channel_id="msteams",
+            service_url=conversation.service_url,
+            conversation=ConversationAccount(id=conversation.id, tenant_id=tenant_id),
+            bot=ChannelAccount(id=f"28:{app_id}"),
+        )
+
+
+async def _continue(adapter: Any, reference: Any, app_id: str, action: Callable[[Any], Awaitable[T]]) -> T:
+    results: list[T] = []
+
+    async def callback(context: TurnContext) -> None:
+        results.append(await action(context))
+
+    await adapter.continue_conversation(reference, callback, app_id)
+    return results[0]
 
 
 class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]

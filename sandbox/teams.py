@@ -32,7 +32,6 @@ renderer from node_modules at `/vendor/adaptivecards.js`; its JSON API lives und
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import hashlib
 import itertools
@@ -111,6 +110,7 @@ class ActivityRecord:
     sender: str | None = None
     views: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=lambda: {})
     sso: str | None = None
+    created: float = 0.0
 
     @property
     def version(self) -> int:
@@ -203,6 +203,15 @@ class TeamsChannel:
         self._http: httpx.AsyncClient | None = None
         self.requests: list[tuple[str, str]] = []
         """Every connector request as (method, path), for tests."""
+        self.auto_sso = True
+        """Do what the Teams client does with an OAuth card (token exchange) and a 401 loginRequest (retry)."""
+        self.invokes: list[InvokeRecord] = []
+        """Every invoke the channel sent on a user's behalf (SSO exchanges, chat page clicks), oldest first."""
+        self.personas: list[TeamsUser] = []
+        """The users the chat page offers; every registered user when empty."""
+        self._no_consent: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.chat = ChatApi(self)
 
     # ------------------------------------------------------------------------------------------------------------
     # Python API
@@ -229,6 +238,30 @@ class TeamsChannel:
         )
         self._users[aad_object_id] = user
         return user
+
+    def find_user(self, user_id: str) -> TeamsUser | None:
+        """The registered user with this Teams id (`29:...`) or Entra object id, if any."""
+        return self._find_user(user_id)
+
+    def seed_school(self, school: School, personas: tuple[str, ...] = CHAT_PERSONAS) -> None:
+        """Register the school's users, one class team (General channel) per class, and the chat page's personas.
+
+        Args:
+            school: the seeded school; each class becomes a team whose `aadGroupId` is the class id, with the class's
+                teachers and students as members.
+            personas: display names the chat page offers in its user switcher (names not in the school are skipped).
+        """
+        for school_user in school.users:
+            self.user(school_user.id, school_user.displayName, tenant_id=school.tenantId)
+        for school_class in school.classes:
+            members = [
+                self._users[uid] for uid in [*school_class.teacherIds, *school_class.studentIds] if uid in self._users
+            ]
+            conversation = self.channel_conversation(school_class.id, members)
+            conversation.members = members
+            conversation.team_name = school_class.displayName
+        names = {school_user.displayName: school_user.id for school_user in school.users}
+        self.personas = [self._users[names[name]] for name in personas if name in names]
 
     def personal_conversation(self, user: TeamsUser) -> ConversationRecord:
         """The one-to-one chat between the bot and `user`, created on first use."""
@@ -284,6 +317,113 @@ class TeamsChannel:
     def unblock(self, user: TeamsUser) -> None:
         """The user unblocked the bot."""
         self._blocked.discard(user.id)
+
+    def withhold_consent(self, user: TeamsUser) -> None:
+        """The user has not consented: Teams gets no SSO token for them, so nothing is sent and the OAuth card stays."""
+        self._no_consent.add(user.id)
+
+    def grant_consent(self, user: TeamsUser) -> None:
+        """The user consented (e.g. through the sign-in button): SSO works for them again."""
+        self._no_consent.discard(user.id)
+
+    def sso_available(self, user: TeamsUser) -> bool:
+        """Whether the channel obtains SSO tokens for this user on its own (auto SSO on and consent given)."""
+        return self.auto_sso and user.id not in self._no_consent
+
+    async def sign_in(
+        self, conversation: ConversationRecord, record: ActivityRecord, user: TeamsUser
+    ) -> tuple[int, Any]:
+        """Send the `signin/tokenExchange` invoke for the OAuth card in `record`, as Teams does with an SSO token.
+
+        Args:
+            conversation: where the OAuth card was posted.
+            record: the activity carrying the OAuth card (its `sso` state is updated: "signed_in" or "failed").
+            user: whose SSO token is sent.
+
+        Returns:
+            The bot's HTTP status and JSON body.
+
+        Raises:
+            KeyError: the activity carries no OAuth card with a `tokenExchangeResource`.
+            httpx.HTTPError: the bot could not be reached.
+        """
+        content = _oauth_content(record.activity)
+        if content is None:
+            raise KeyError("no OAuth card with a tokenExchangeResource")
+        resource = cast(dict[str, Any], content["tokenExchangeResource"])
+        token = self.entra.mint_sso_token(user.aad_object_id, audience=resource.get("uri") or None)
+        invoke: dict[str, Any] = {
+            "type": "invoke",
+            "name": "signin/tokenExchange",
+            "from": user.account(),
+            "conversation": conversation.account(),
+            "value": {
+                "id": resource.get("id", ""),
+                "connectionName": content.get("connectionName", ""),
+                "token": token,
+            },
+            "channelData": self._channel_data(conversation, user),
+            "entities": [{"type": "clientInfo", "locale": "en-US", "platform": "Web"}],
+            "locale": "en-US",
+            "replyToId": record.id,
+        }
+        status, body = await self._send_invoke(invoke, conversation, user)
+        record.sso = "signed_in" if status == 200 else "failed"
+        return status, body
+
+    async def invoke_card_action(
+        self,
+        verb: str,
+        data: Mapping[str, Any] | None,
+        *,
+        user: TeamsUser,
+        conversation: ConversationRecord,
+        reply_to_id: str | None = None,
+        trigger: str = "manual",
+        action_id: str | None = None,
+    ) -> tuple[int, Any]:
+        """Send an `adaptiveCard/action` invoke as Teams does, retrying a 401 loginRequest with an SSO token.
+
+        Args:
+            verb: the Action.Execute verb.
+            data: the action's data with the card's inputs merged in.
+            user: who clicked (or whose client refreshes).
+            conversation: where the card is.
+            reply_to_id: the card message's id.
+            trigger: "manual" for a click, "automatic" for a user-specific view refresh.
+            action_id: the action's id ("" for a refresh, as Teams sends it); a new UUID when None.
+
+        Returns:
+            The bot's HTTP status and the invoke response body (`{"statusCode", "type", "value"}`); after a retry,
+            the retry's.
+
+        Raises:
+            httpx.HTTPError: the bot could not be reached.
+        """
+        activity = self.card_action(verb, data, user=user, conversation=conversation, reply_to_id=reply_to_id)
+        value = cast(dict[str, Any], activity["value"])
+        value["trigger"] = trigger
+        if action_id is not None:
+            value["action"]["id"] = action_id
+        conversation.last_sender = user
+        status, body = await self._send_invoke(activity, conversation, user)
+        login = _login_request(body)
+        if login is None or not self.sso_available(user):
+            return status, body
+        resource = cast(dict[str, Any], login["tokenExchangeResource"])
+        token = self.entra.mint_sso_token(user.aad_object_id, audience=resource.get("uri") or None)
+        authentication = {
+            "id": resource.get("id", ""),
+            "connectionName": login.get("connectionName", ""),
+            "token": token,
+        }
+        retry = {**activity, "value": {**value, "authentication": authentication}}
+        return await self._send_invoke(retry, conversation, user)
+
+    async def drain(self) -> None:
+        """Wait until every invoke the channel started on its own (auto SSO) has been answered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def message(
         self,
@@ -401,7 +541,12 @@ class TeamsChannel:
         return full
 
     async def aclose(self) -> None:
-        """Close the client used toward the bot."""
+        """Cancel the invokes still in flight, then close the client used toward the bot."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -438,6 +583,10 @@ class TeamsChannel:
         """Answer one Bot Connector request."""
         parts = [unquote(part) for part in request.path.strip("/").split("/")]
         method = request.method.upper()
+        if method == "GET" and (request.path in PAGE_FILES or request.path in VENDOR_FILES):
+            return await self.chat.static(request.path)
+        if parts[0] == "_chat":
+            return await self.chat.handle(request, parts[1:])
         self.requests.append((method, request.path))
         if parts == ["_sandbox", "conversations"] and method == "GET":
             return _json(200, self.snapshot())
@@ -500,7 +649,9 @@ class TeamsChannel:
             throttled = self._throttle()
             if throttled is not None:
                 return throttled
-            payload["activityId"] = self._record(conversation, activity, "create", None).id
+            record = self._record(conversation, activity, "create", None)
+            self._after_post(conversation, record)
+            payload["activityId"] = record.id
         return _json(201, payload)
 
     def _post(self, conversation_id: str, body: Any, reply_to_id: str | None) -> SandboxResponse:
@@ -516,6 +667,7 @@ class TeamsChannel:
             if throttled is not None:
                 return throttled
         record = self._record(conversation, body, "reply" if reply_to_id else "send", reply_to_id)
+        self._after_post(conversation, record)
         return _json(201, {"id": record.id})
 
     def _update(self, conversation_id: str, activity_id: str, body: Any) -> SandboxResponse:
@@ -549,6 +701,46 @@ class TeamsChannel:
     # internals
     # ------------------------------------------------------------------------------------------------------------
 
+    def _after_post(self, conversation: ConversationRecord, record: ActivityRecord) -> None:
+        """An OAuth card with a tokenExchangeResource: sign the user in once the connector call is answered."""
+        if _oauth_content(record.activity) is None:
+            return
+        user = conversation.members[0] if conversation.kind == "personal" and conversation.members else None
+        user = conversation.last_sender if conversation.kind != "personal" else user
+        if user is None or not self.sso_available(user):
+            record.sso = "waiting"
+            return
+        record.sso = "pending"
+        self._schedule(self._auto_sign_in(conversation, record, user))
+
+    async def _auto_sign_in(self, conversation: ConversationRecord, record: ActivityRecord, user: TeamsUser) -> None:
+        try:
+            await self.sign_in(conversation, record, user)
+        except httpx.HTTPError as error:
+            record.sso = "failed"
+            logger.warning("sandbox channel could not send the token exchange: %s", type(error).__name__)
+
+    def _schedule(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_invoke(
+        self, activity: Mapping[str, Any], conversation: ConversationRecord, user: TeamsUser
+    ) -> tuple[int, Any]:
+        status, body = await self.send_to_bot(activity)
+        self.invokes.append(
+            InvokeRecord(
+                name=str(activity.get("name", "")),
+                conversation_id=conversation.id,
+                user_id=user.id,
+                value=_redacted(activity.get("value")),
+                status=status,
+                body=body,
+            )
+        )
+        return status, body
+
     def _throttle(self) -> SandboxResponse | None:
         if self._throttled <= 0:
             return None
@@ -564,6 +756,7 @@ class TeamsChannel:
             activity={**activity, "id": activity_id},
             operation=operation,
             reply_to_id=reply_to_id,
+            created=self._clock(),
         )
         conversation.records.append(record)
         return record
@@ -583,12 +776,50 @@ class TeamsChannel:
     def _channel_data(self, conversation: ConversationRecord, user: TeamsUser) -> dict[str, Any]:
         data: dict[str, Any] = {"tenant": {"id": user.tenant_id}}
         if conversation.kind == "channel":
-            data["team"] = {"id": conversation.id, "aadGroupId": conversation.class_id, "name": conversation.name}
+            team_name = conversation.team_name or conversation.name
+            data["team"] = {"id": conversation.id, "aadGroupId": conversation.class_id, "name": team_name}
             data["channel"] = {"id": conversation.id, "name": conversation.name}
         return data
 
     def _activity_id(self) -> str:
         return f"{int(self._clock() * 1000)}{next(self._ids):04d}"
+
+
+def _oauth_content(activity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The content of the activity's OAuth card when it carries a `tokenExchangeResource`."""
+    for attachment in activity.get("attachments") or []:
+        if isinstance(attachment, dict) and cast(dict[str, Any], attachment).get("contentType") == OAUTH_CARD:
+            content: Any = cast(dict[str, Any], attachment).get("content")
+            if isinstance(content, dict) and isinstance(
+                cast(dict[str, Any], content).get("tokenExchangeResource"), dict
+            ):
+                return cast(dict[str, Any], content)
+    return None
+
+
+def _login_request(body: Any) -> dict[str, Any] | None:
+    """The OAuth card of a 401 loginRequest invoke response with a `tokenExchangeResource` (SSO possible)."""
+    if not isinstance(body, dict):
+        return None
+    response = cast(dict[str, Any], body)
+    value: Any = response.get("value")
+    if response.get("statusCode") != 401 or response.get("type") != LOGIN_REQUEST or not isinstance(value, dict):
+        return None
+    login = cast(dict[str, Any], value)
+    return login if isinstance(login.get("tokenExchangeResource"), dict) else None
+
+
+def _redacted(value: Any) -> dict[str, Any]:
+    """An invoke value with any SSO token replaced."""
+    if not isinstance(value, dict):
+        return {}
+    copied = copy.deepcopy(cast(dict[str, Any], value))
+    if "token" in copied:
+        copied["token"] = "<redacted>"
+    authentication: Any = copied.get("authentication")
+    if isinstance(authentication, dict) and "token" in authentication:
+        cast(dict[str, Any], authentication)["token"] = "<redacted>"
+    return copied
 
 
 def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
@@ -597,3 +828,300 @@ def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -
 
 def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> SandboxResponse:
     return _json(status, {"error": {"code": code, "message": message}}, headers)
+
+
+class ChatApi:
+    """The chat page's files and JSON API, served by the channel under `/` and `/_chat/`.
+
+    Routes (JSON bodies; `user` is a Teams id `29:...` or an Entra object id):
+        GET  /_chat/users                         the users the page offers and the bot's name
+        GET  /_chat/conversations?user=           the user's conversations and their messages, as that user sees them
+        POST /_chat/send     {user, conversation, text}                        a message to the bot
+        POST /_chat/action   {user, conversation, activityId, verb, data, inputs, actionType}   a card button
+        POST /_chat/refresh  {user, conversation, activityId}                  fetch the user's user-specific view
+        POST /_chat/signin   {user, conversation, activityId}                  the OAuth card's sign-in button
+    """
+
+    def __init__(self, channel: TeamsChannel) -> None:
+        """Serve the page for `channel`."""
+        self._channel = channel
+        self._vendor: dict[str, bytes] = {}
+
+    async def static(self, path: str) -> SandboxResponse:
+        """The page's files from sandbox/chat/ and the renderer from node_modules."""
+        if path in VENDOR_FILES:
+            file_path, content_type = VENDOR_FILES[path]
+            body = self._vendor.get(path)
+            if body is None:
+                if not file_path.is_file():
+                    return _error(404, "NotFound", f"{file_path.name} is missing: run `npm install` (make unit does).")
+                body = await asyncio.to_thread(file_path.read_bytes)
+                self._vendor[path] = body
+            return SandboxResponse(200, {"content-type": content_type, "cache-control": "max-age=3600"}, body)
+        name, content_type = PAGE_FILES[path]
+        file_path = CHAT_DIRECTORY / name
+        if not file_path.is_file():
+            return _error(404, "NotFound", f"{name} is missing")
+        body = await asyncio.to_thread(file_path.read_bytes)
+        return SandboxResponse(200, {"content-type": content_type, "cache-control": "no-store"}, body)
+
+    async def handle(self, request: SandboxRequest, parts: list[str]) -> SandboxResponse:
+        """Answer one `/_chat/...` request."""
+        method = request.method.upper()
+        if method == "GET" and parts == ["users"]:
+            return _json(200, self.users())
+        if method == "GET" and parts == ["conversations"]:
+            user = self._channel.find_user(request.query.get("user", ""))
+            if user is None:
+                return _error(404, "MemberNotFound", "Unknown user.")
+            return _json(200, {"conversations": self.conversations(user)})
+        if method != "POST" or len(parts) != 1 or parts[0] not in ("send", "action", "refresh", "signin"):
+            return _error(404, "NotFound", f"No route for {method} {request.path}")
+        try:
+            body: Any = request.json()
+        except ValueError:
+            return _error(400, "BadSyntax", "The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return _error(400, "BadArgument", "A JSON object is required.")
+        payload = cast(dict[str, Any], body)
+        user = self._channel.find_user(str(payload.get("user", "")))
+        if user is None:
+            return _error(404, "MemberNotFound", "Unknown user.")
+        conversation = self._visible(user, str(payload.get("conversation", "")))
+        if conversation is None:
+            return _error(404, "ConversationNotFound", "The user cannot see that conversation.")
+        try:
+            match parts[0]:
+                case "send":
+                    return await self._send(user, conversation, payload)
+                case "action":
+                    return await self._action(user, conversation, payload)
+                case "refresh":
+                    return await self._refresh(user, conversation, payload)
+                case _:
+                    return await self._sign_in(user, conversation, payload)
+        except httpx.HTTPError as error:
+            logger.warning("sandbox chat could not reach the bot: %s", type(error).__name__)
+            return _error(502, "BotUnreachable", "The bot could not be reached.")
+
+    def users(self) -> dict[str, Any]:
+        """The users the page offers (the personas, else every registered user) and the bot's name."""
+        users = self._channel.personas or list(self._channel._users.values())  # pyright: ignore[reportPrivateUsage]
+        return {"bot": self._channel.bot_account, "users": [user.account() for user in users]}
+
+    def conversations(self, user: TeamsUser) -> list[dict[str, Any]]:
+        """The user's personal chat with the bot and the channels they are a member of, as they see them."""
+        personal = self._channel.personal_conversation(user)
+        channels = [
+            c for c in self._channel.conversations if c.kind != "personal" and any(m.id == user.id for m in c.members)
+        ]
+        result: list[dict[str, Any]] = []
+        for conversation in [personal, *channels]:
+            result.append(
+                {
+                    "id": conversation.id,
+                    "kind": conversation.kind,
+                    "title": self._channel.bot_name if conversation.kind == "personal" else conversation.team_name,
+                    "channel": conversation.name if conversation.kind != "personal" else "",
+                    "classId": conversation.class_id,
+                    "messages": [self._message(record, user) for record in self._shown(conversation)],
+                }
+            )
+        return result
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _visible(self, user: TeamsUser, conversation_id: str) -> ConversationRecord | None:
+        if conversation_id == self._channel.personal_conversation(user).id:
+            return self._channel.personal_conversation(user)
+        try:
+            conversation = self._channel.conversation(conversation_id)
+        except KeyError:
+            return None
+        if conversation.kind == "personal" or not any(m.id == user.id for m in conversation.members):
+            return None
+        return conversation
+
+    @staticmethod
+    def _shown(conversation: ConversationRecord) -> list[ActivityRecord]:
+        return [r for r in conversation.records if not r.deleted and r.activity.get("type", "message") == "message"]
+
+    def _message(self, record: ActivityRecord, user: TeamsUser) -> dict[str, Any]:
+        activity = record.activity
+        sender: Any = activity.get("from") if record.sender else self._channel.bot_account
+        attachments: list[dict[str, Any]] = []
+        for raw in activity.get("attachments") or []:
+            if not isinstance(raw, dict):
+                continue
+            attachment = cast(dict[str, Any], raw)
+            shown: dict[str, Any] = {"contentType": attachment.get("contentType"), "content": attachment.get("content")}
+            if attachment.get("contentType") == ADAPTIVE_CARD and user.id in _refresh_users(attachment.get("content")):
+                view = record.views.get(user.id)
+                if view is not None and view[0] == record.version:
+                    shown["content"] = view[1]
+                    shown["userSpecific"] = True
+                else:
+                    shown["needsRefresh"] = True
+            attachments.append(shown)
+        return {
+            "id": record.id,
+            "fromBot": record.sender is None,
+            "from": sender,
+            "text": activity.get("text") or "",
+            "created": record.created,
+            "version": record.version,
+            "sso": record.sso,
+            "attachments": attachments,
+        }
+
+    def _record(self, conversation: ConversationRecord, activity_id: str) -> ActivityRecord | None:
+        return next((r for r in conversation.records if r.id == activity_id and not r.deleted), None)
+
+    async def _send(
+        self, user: TeamsUser, conversation: ConversationRecord, payload: dict[str, Any]
+    ) -> SandboxResponse:
+        text = str(payload.get("text") or "").strip()
+        if not text:
+            return _error(400, "BadArgument", "Type something first.")
+        activity = self._channel.message(
+            text, user=user, conversation=conversation, mention_bot=conversation.kind != "personal"
+        )
+        full = self._channel.complete(activity)
+        conversation.records.append(
+            ActivityRecord(
+                id=str(full["id"]),
+                activity=full,
+                operation="user",
+                sender=user.id,
+                created=self._channel._clock(),  # pyright: ignore[reportPrivateUsage]
+            )
+        )
+        conversation.last_sender = user
+        status, _ = await self._channel.send_to_bot(full)
+        return _json(200, {"id": full["id"], "status": status})
+
+    async def _action(
+        self, user: TeamsUser, conversation: ConversationRecord, payload: dict[str, Any]
+    ) -> SandboxResponse:
+        record = self._record(conversation, str(payload.get("activityId", "")))
+        if record is None:
+            return _error(404, "ActivityNotFound", "Activity not found.")
+        data: Any = payload.get("data")
+        inputs: Any = payload.get("inputs")
+        merged: dict[str, Any] = {
+            **(cast(dict[str, Any], data) if isinstance(data, dict) else {}),
+            **(cast(dict[str, Any], inputs) if isinstance(inputs, dict) else {}),
+        }
+        if payload.get("actionType") == "Action.Submit":
+            conversation.last_sender = user
+            activity = self._channel.message(
+                "", user=user, conversation=conversation, value=merged, reply_to_id=record.id
+            )
+            activity["text"] = ""
+            activity["entities"] = [e for e in activity["entities"] if e.get("type") != "mention"]
+            status, _ = await self._channel.send_to_bot(activity)
+            return _json(200, {"status": status})
+        verb = str(payload.get("verb") or merged.get("verb") or "")
+        had_view = user.id in record.views and record.views[user.id][0] == record.version
+        status, body = await self._channel.invoke_card_action(
+            verb, merged, user=user, conversation=conversation, reply_to_id=record.id
+        )
+        card = _response_card(body)
+        if card is not None:
+            if had_view:
+                record.views[user.id] = (record.version, card)
+            else:
+                _replace_card(record, card)
+        return _json(200, {"status": status, "response": _summary(body)})
+
+    async def _refresh(
+        self, user: TeamsUser, conversation: ConversationRecord, payload: dict[str, Any]
+    ) -> SandboxResponse:
+        record = self._record(conversation, str(payload.get("activityId", "")))
+        if record is None:
+            return _error(404, "ActivityNotFound", "Activity not found.")
+        refresh = next(
+            (
+                cast(dict[str, Any], a.get("content"))["refresh"]
+                for a in record.activity.get("attachments") or []
+                if isinstance(a, dict) and user.id in _refresh_users(cast(dict[str, Any], a).get("content"))
+            ),
+            None,
+        )
+        if refresh is None:
+            return _error(400, "BadArgument", "That card has no user-specific view for this user.")
+        action: Any = refresh.get("action") or {}
+        version = record.version
+        status, body = await self._channel.invoke_card_action(
+            str(action.get("verb", "")),
+            action.get("data") or {},
+            user=user,
+            conversation=conversation,
+            reply_to_id=record.id,
+            trigger="automatic",
+            action_id="",
+        )
+        card = _response_card(body)
+        if card is not None:
+            record.views[user.id] = (version, card)
+        return _json(200, {"status": status, "response": _summary(body)})
+
+    async def _sign_in(
+        self, user: TeamsUser, conversation: ConversationRecord, payload: dict[str, Any]
+    ) -> SandboxResponse:
+        record = self._record(conversation, str(payload.get("activityId", "")))
+        if record is None or _oauth_content(record.activity) is None:
+            return _error(404, "ActivityNotFound", "No sign-in card with that id.")
+        self._channel.grant_consent(user)
+        status, _ = await self._channel.sign_in(conversation, record, user)
+        return _json(200, {"status": status, "sso": record.sso})
+
+
+def _refresh_users(content: Any) -> list[str]:
+    """The `refresh.userIds` of an Adaptive Card (empty when it has none)."""
+    if not isinstance(content, dict):
+        return []
+    refresh: Any = cast(dict[str, Any], content).get("refresh")
+    if not isinstance(refresh, dict):
+        return []
+    user_ids: Any = cast(dict[str, Any], refresh).get("userIds")
+    return [str(u) for u in cast(list[Any], user_ids)] if isinstance(user_ids, list) else []
+
+
+def _response_card(body: Any) -> dict[str, Any] | None:
+    """The card of a 200 `adaptiveCard/action` invoke response, if it is one."""
+    if not isinstance(body, dict):
+        return None
+    response = cast(dict[str, Any], body)
+    value: Any = response.get("value")
+    if response.get("statusCode") == 200 and response.get("type") == ADAPTIVE_CARD and isinstance(value, dict):
+        return cast(dict[str, Any], value)
+    return None
+
+
+def _summary(body: Any) -> dict[str, Any]:
+    """What the page shows about an invoke response besides a card: its status, type and any message."""
+    if not isinstance(body, dict):
+        return {}
+    response = cast(dict[str, Any], body)
+    value: Any = response.get("value")
+    message = value if isinstance(value, str) else None
+    if isinstance(value, dict):
+        found: Any = cast(dict[str, Any], value).get("message") or cast(dict[str, Any], value).get("text")
+        message = str(found) if found else None
+    return {"statusCode": response.get("statusCode"), "type": response.get("type"), "message": message}
+
+
+def _replace_card(record: ActivityRecord, card: dict[str, Any]) -> None:
+    """Replace the message's (first) Adaptive Card in place, keeping the earlier version in `history`."""
+    activity = copy.deepcopy(record.activity)
+    attachments: list[Any] = list(activity.get("attachments") or [])
+    for index, attachment in enumerate(attachments):
+        if isinstance(attachment, dict) and cast(dict[str, Any], attachment).get("contentType") == ADAPTIVE_CARD:
+            attachments[index] = {"contentType": ADAPTIVE_CARD, "content": card}
+            break
+    else:
+        attachments.append({"contentType": ADAPTIVE_CARD, "content": card})
+    activity["attachments"] = attachments
+    record.history.append(record.activity)
+    record.activity = activity

@@ -113,3 +113,62 @@ async def test_sso_token_for_someone_else_is_refused_with_412(world: World) -> N
     status, body = await world.teams.send_to_bot(invoke)
     assert status == 412 and body["failureDetail"]
     assert world.stack.entra.token_requests["on_behalf_of"] == 0
+
+
+async def signed_in_teacher(world: World) -> TeamsUser:
+    dana = teacher(world)
+    await world.teams.send_to_bot(world.teams.message("status Essay 2 in Biology 101", user=dana))
+    chat = world.teams.personal_conversation(dana)
+    oauth = [
+        a
+        for m in chat.messages()
+        for a in m.get("attachments") or []
+        if a.get("contentType") == "application/vnd.microsoft.card.oauth"
+    ]
+    if oauth:
+        status, body = await sign_in(world, dana, oauth[-1])
+        assert status == 200, body
+    return dana
+
+
+async def test_redelivered_activity_writes_once(world: World) -> None:
+    dana = await signed_in_teacher(world)
+    activity = world.teams.complete(world.teams.message("grade Carol Diaz 70 on Essay 2 in Biology 101", user=dana))
+    world.stack.graph.reset_request_log()
+    first = await world.teams.send_to_bot(activity)
+    writes_after_first = sum(1 for r in world.stack.graph.requests if r.method in ("PATCH", "POST"))
+    second = await world.teams.send_to_bot(activity)
+    writes_after_second = sum(1 for r in world.stack.graph.requests if r.method in ("PATCH", "POST"))
+    assert first[0] < 300 and second[0] < 300
+    assert points_of(world, "Carol Diaz") == 70
+    assert writes_after_first >= 1 and writes_after_second == writes_after_first
+
+
+async def test_reassign_with_feedback_notifies_the_student(world: World) -> None:
+    dana = await signed_in_teacher(world)
+    bob = world.teams.user(world.stack.user_id("Bob Jones"), "Bob Jones")
+    await world.teams.send_to_bot(
+        world.teams.message("reassign Bob Jones's Essay 2 in Biology 101 with feedback: cite your sources", user=dana)
+    )
+    submission = world.stack.graph.submission_for(
+        world.stack.class_id("Biology 101"), world.stack.assignment_id("Biology 101", "Essay 2"), bob.aad_object_id
+    )
+    assert submission is not None and submission.status == "reassigned"
+    student_chat = world.teams.personal_conversation(bob)
+    texts = " ".join(str(m.get("text", "")) + str(m.get("attachments", "")) for m in student_chat.messages())
+    assert "cite your sources" in texts
+    assert "Essay 2" in texts
+    assert "The student was sent a message" in str(world.teams.personal_conversation(dana).messages()[-1])
+
+
+async def test_a_student_who_blocked_the_bot_is_reported(world: World) -> None:
+    dana = await signed_in_teacher(world)
+    bob = world.teams.user(world.stack.user_id("Bob Jones"), "Bob Jones")
+    world.teams.block(bob)
+    await world.teams.send_to_bot(
+        world.teams.message("reassign Bob Jones's Essay 2 in Biology 101 with feedback: cite your sources", user=dana)
+    )
+    teacher_chat = world.teams.personal_conversation(dana)
+    last = str(teacher_chat.messages()[-1])
+    assert "couldn't message Bob Jones" in last
+    assert world.teams.personal_conversation(bob).messages() == []
