@@ -24,7 +24,7 @@ from bot.settings import Settings
 from bot.storage import MemoryStore
 from bot.turn import Actor, Conversation
 from sandbox.graph import Knobs
-from sandbox.school import Submission, User
+from sandbox.school import Outcome, Submission, User
 from sandbox.stack import SandboxStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +123,10 @@ class Bench:
                     status="submitted",
                     submittedDateTime=assignment.createdDateTime,
                     submittedBy=user_id,
+                    outcomes=[
+                        Outcome(id=f"bench-feedback-{index:04d}", kind="feedback"),
+                        Outcome(id=f"bench-points-{index:04d}", kind="points"),
+                    ],
                 )
             )
             added.append(name)

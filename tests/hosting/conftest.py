@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app import HOSTING_KEY, Hosting, create_app
 from bot.settings import Settings
-from bot.turn import CardActionTurn, MessageTurn, Outbox, Reply
+from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Outbox, Reply
 from sandbox.entra import ConfidentialApp, Directory, Entra, Tenant, User
 from sandbox.http import RunningService, serve
 from sandbox.teams import TeamsChannel
@@ -57,6 +57,9 @@ class RecordingRouter:
     async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
         self.card_actions.append(turn)
         return Reply(cards=(card(f"done: {turn.verb}"),))
+
+    async def on_signed_in(self, actor: Actor, conversation: Conversation, outbox: Outbox) -> None:
+        await outbox.send(Reply(text="signed in"))
 
     @property
     def turns(self) -> int:
