@@ -1,120 +1,277 @@
-"""CPU time per inbound activity: a Teams message through auth, the bot and one reply to the Bot Connector.
+"""Hosting figures of the bot process alone: CPU per activity, throughput and latency under load with Graph-like
+latency, start-up time, memory and event-loop responsiveness.
 
-Everything runs in this process (sandbox Entra and Teams channel over HTTPS, the app over HTTP), so the figure includes
-the sandbox's own work (minting the channel token, verifying the bot's token, recording the reply); nothing is
-subtracted. Stock botbuilder is not measured: its credentials cannot reach a non-Microsoft authority offline.
+The bot runs as in production (`app.create_assistant_app`, `sandbox.run.bot_settings`) in a child process
+(`bench.bot_process`); the sandbox services and the load generator run here. CPU is read from /proc/<pid>/stat of
+the child (all its threads) before and after a run, so the sandbox's work (TLS, token checks, recording replies) is
+not counted. Steps run in order; a failed step records "failed: <reason>" for its figures and the others go on
+(those that need the failed step are skipped with the same reason).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
+import pstats
+import socket
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
-from aiohttp import web
+import httpx
 
-from app import HOSTING_KEY, create_app
-from bot.settings import Settings
-from bot.turn import CardActionTurn, MessageTurn, Outbox, Reply
-from sandbox.entra import ConfidentialApp, Directory, Entra, Tenant
-from sandbox.http import serve
-from sandbox.teams import TeamsChannel
-from sandbox.tls import ensure_sandbox_tls
+from bench.bot_process import PROFILE_VARIABLE, BotProcess
+from bench.load import SandboxWorld, grade_texts
 
-TENANT = "aaaaaaaa-0000-4000-8000-00000000be01"
-APP_ID = "11111111-2222-4333-8444-55555555be02"
-SECRET = "bench-secret"  # noqa: S105 - a sandbox-only client secret
-TEACHER = "cccccccc-0000-4000-8000-00000000be03"
-MESSAGES = 300
+HELP_MESSAGES = 300
+GRADE_MESSAGES = 200
+LOAD_ACTIVITIES = 640
+LOAD_CONCURRENCY = 64
+LOAD_LATENCY_SECONDS = 0.200
+DEBUG_ACTIVITIES = 192
+STORAGE_URL = "memory://"
+
+FIGURES = (
+    "startup_s",
+    "activity_cpu_ms",
+    "grade_activity_cpu_ms",
+    "grade_activity_round_trips",
+    "activities_per_s",
+    "activity_p50_ms",
+    "activity_p95_ms",
+    "load_bot_cpu_pct",
+    "load_parent_cpu_pct",
+    "max_loop_lag_ms",
+    "loop_lags_over_50ms",
+    "slow_callbacks",
+    "rss_mb",
+)
+"""Every figure `measure` reports (a number, or a "failed: ..." string)."""
+
+Figures = dict[str, float | str]
 
 
-class EchoRouter:
-    """Answers every message with one reply."""
-
-    async def on_message(self, turn: MessageTurn, outbox: Outbox) -> None:
-        await outbox.send(Reply(text="ok"))
-
-    async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
-        return Reply(text="ok")
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-async def measure(messages: int = MESSAGES) -> dict[str, float]:
-    """Send `messages` messages (after one warm-up) and report CPU and wall time per activity in milliseconds."""
-    with tempfile.TemporaryDirectory() as directory:
-        tls = ensure_sandbox_tls(Path(directory))
-        saved = {name: os.environ.get(name) for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
-        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = str(tls.ca_path)
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+class _Run:
+    """One benchmark run: the world, the bot process and the figures recorded so far."""
+
+    def __init__(self, world: SandboxWorld, bot: BotProcess, control: httpx.AsyncClient) -> None:
+        self.world = world
+        self.bot = bot
+        self.control = control
+        self.figures: Figures = {}
+        self.blocked: str | None = None
+        """Why the steps that need a signed-in teacher cannot run."""
+
+    def fail(self, names: tuple[str, ...], reason: str) -> None:
+        for name in names:
+            self.figures.setdefault(name, f"failed: {reason}")
+
+    async def cpu_ms_per(self, count: int, work: Awaitable[None]) -> float:
+        """The bot's CPU milliseconds per activity over `work` (which sends `count` activities)."""
+        before = self.bot.cpu_seconds()
+        await work
+        return (self.bot.cpu_seconds() - before) * 1000 / count
+
+    async def help_cpu(self) -> None:
+        """A "help" message answered with one reply card (no Graph, no sign-in)."""
+        world = self.world
+        await world.sequential(["help"] * 20)
+        replies = world.replies()
+        value = await self.cpu_ms_per(HELP_MESSAGES, world.sequential(["help"] * HELP_MESSAGES))
+        if world.replies() - replies != HELP_MESSAGES:
+            raise RuntimeError(f"expected {HELP_MESSAGES} replies, saw {world.replies() - replies}")
+        self.figures["activity_cpu_ms"] = round(value, 3)
+
+    async def sign_in(self) -> list[str]:
+        """Sign the teacher in and find the students whose grade is written at once (warms the bot's caches)."""
+        await self.world.sign_in()
+        students = await self.world.writable_students()
+        if len(students) < 5:
+            raise RuntimeError(f"only {len(students)} students can be graded without a confirmation")
+        return students
+
+    async def grade_cpu(self, students: list[str]) -> None:
+        """A warm grade by name: one Graph `$batch`, a typing indicator and the result card."""
+        world = self.world
+        world.set_latency(0.0)
+        await world.sequential(grade_texts(students, 10))
+        trips = world.graph_round_trips
+        texts = grade_texts(students, GRADE_MESSAGES)
+        value = await self.cpu_ms_per(GRADE_MESSAGES, world.sequential(texts))
+        self.figures["grade_activity_cpu_ms"] = round(value, 3)
+        self.figures["grade_activity_round_trips"] = round((world.graph_round_trips - trips) / GRADE_MESSAGES, 3)
+
+    async def load(self, students: list[str]) -> None:
+        """Grades for different students, `LOAD_CONCURRENCY` in flight, 200 ms per Graph request; loop lag watched."""
+        world = self.world
+        world.set_latency(LOAD_LATENCY_SECONDS)
+        await world.concurrent(grade_texts(students, LOAD_CONCURRENCY), LOAD_CONCURRENCY)  # open the connections
+        await self.bot.watch(self.control, "lag")
+        bot_cpu, parent_cpu = self.bot.cpu_seconds(), time.process_time()
+        result = await world.concurrent(grade_texts(students, LOAD_ACTIVITIES), LOAD_CONCURRENCY)
+        bot_cpu, parent_cpu = self.bot.cpu_seconds() - bot_cpu, time.process_time() - parent_cpu
+        watched = await self.bot.watched(self.control)
+        self.figures["activities_per_s"] = round(result.per_second, 1)
+        self.figures["activity_p50_ms"] = round(result.median * 1000, 1)
+        self.figures["activity_p95_ms"] = round(result.percentile(0.95) * 1000, 1)
+        self.figures["load_bot_cpu_pct"] = round(bot_cpu / result.wall_seconds * 100, 1)
+        self.figures["load_parent_cpu_pct"] = round(parent_cpu / result.wall_seconds * 100, 1)
+        self.figures["max_loop_lag_ms"] = float(watched["max_lag_ms"])
+        self.figures["loop_lags_over_50ms"] = float(watched["lags_over_50ms"])
+
+    async def slow_callbacks(self, students: list[str]) -> list[str]:
+        """The same load, shorter, with asyncio debug mode counting callbacks of 50 ms or more."""
+        self.world.set_latency(LOAD_LATENCY_SECONDS)
+        await self.bot.watch(self.control, "debug")
+        await self.world.concurrent(grade_texts(students, DEBUG_ACTIVITIES), LOAD_CONCURRENCY)
+        watched = await self.bot.watched(self.control)
+        self.figures["slow_callbacks"] = float(watched["slow_callbacks"])
+        return [str(line) for line in watched["slowest"]]
+
+    async def profile(self, directory: Path, students: list[str]) -> dict[str, Path]:
+        """Profile (cProfile, in the bot) the help and warm-grade runs again; the figures are not taken from these."""
+        files: dict[str, Path] = {}
+        self.world.set_latency(0.0)
+        for name, texts in (("help", ["help"] * HELP_MESSAGES), ("grade", grade_texts(students, GRADE_MESSAGES))):
+            path = directory / f"bot-{name}.prof"
+            await self.bot.profile(self.control, "start")
+            await self.world.sequential(texts)
+            await self.bot.profile(self.control, "stop", path)
+            files[name] = path
+        return files
+
+
+async def measure(*, profile_dir: Path | None = None, notes: list[str] | None = None) -> Figures:
+    """Run every hosting step against a fresh sandbox and bot process; always stop both.
+
+    Args:
+        profile_dir: when given, also profile the bot over the help and grade runs and print its top functions.
+        notes: receives remarks for the report (slow callbacks seen, where the logs are).
+
+    Returns:
+        Each name in `FIGURES` with a number or a "failed: <reason>" string.
+    """
+    notes = notes if notes is not None else []
+    with tempfile.TemporaryDirectory(prefix="bench-hosting-") as directory:
+        root = Path(directory)
+        world = SandboxWorld(root / "tls")
+        bot: BotProcess | None = None
+        run: _Run | None = None
         try:
-            entra = Entra(
-                "https://127.0.0.1:1",
-                Directory(
-                    tenants=[Tenant(id=TENANT)],
-                    apps=[
-                        ConfidentialApp(
-                            app_id=APP_ID,
-                            client_secret=SECRET,
-                            application_permissions={"https://api.botframework.com": []},
-                        )
-                    ],
-                ),
+            await world.start()
+            port = _free_port()
+            environment = world.bot_environment()
+            if profile_dir is not None:
+                environment[PROFILE_VARIABLE] = "1"
+            bot = BotProcess(
+                world.bot_settings(port=port, storage_url=STORAGE_URL),
+                environment=environment,
+                log_path=root / "bot.log",
             )
-            entra_running = await serve(entra, ssl_context=tls.server_context())
-            entra.base_url = entra_running.url
-            channel = TeamsChannel(entra, app_id=APP_ID, tenant_id=TENANT)
-            channel_running = await serve(channel, ssl_context=tls.server_context())
-            channel.base_url = channel_running.url
-            settings = Settings(
-                app_id=APP_ID,
-                app_password=SECRET,  # pyright: ignore[reportArgumentType]
-                app_tenant_id=TENANT,
-                authority_host=entra.base_url,
-                bot_openid_metadata_url=f"{entra.base_url}/botframework/v1/.well-known/openidconfiguration",
-            )
-            app = create_app(settings, router=EchoRouter())
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            channel.bot_url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/messages"
-            teacher = channel.user(TEACHER, "Bench Teacher")
-            try:
-                await channel.send_to_bot(channel.message("warm up", user=teacher))
-                cpu_start, wall_start = time.process_time(), time.perf_counter()
-                for index in range(messages):
-                    status, _ = await channel.send_to_bot(channel.message(f"message {index}", user=teacher))
-                    if status != 201:
-                        raise RuntimeError(f"message {index} answered {status}")
-                cpu = time.process_time() - cpu_start
-                wall = time.perf_counter() - wall_start
-                hosting = app[HOSTING_KEY]
-                token_requests = entra.token_requests["client_credentials"]
-                clients = hosting.connectors.clients_created
-            finally:
-                await runner.cleanup()
-                await channel.aclose()
-                await channel_running.stop()
-                await entra_running.stop()
+            async with httpx.AsyncClient(timeout=30.0) as control:
+                startup = await bot.start()
+                world.point_at(bot.url)
+                run = _Run(world, bot, control)
+                run.figures["startup_s"] = round(startup, 3)
+                await _steps(run, profile_dir, notes)
+        except Exception as error:  # noqa: BLE001 - whatever broke, report it per figure and stop the processes
+            figures = run.figures if run is not None else {}
+            for name in FIGURES:
+                figures.setdefault(name, f"failed: {_reason(error)}")
+            if bot is not None:
+                notes.append(f"bot log tail: {bot.log_tail(5)}")
+            return figures
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-    return {
-        "activity_cpu_ms": cpu / messages * 1000,
-        "activity_wall_ms": wall / messages * 1000,
-        "outbound_token_requests": float(token_requests),
-        "connector_clients": float(clients),
-    }
+            if bot is not None:
+                await bot.stop()
+            await world.stop()
+    return run.figures
 
 
-def run() -> dict[str, float]:
-    """Run the measurement on a fresh event loop."""
-    return asyncio.run(measure())
+async def _steps(run: _Run, profile_dir: Path | None, notes: list[str]) -> None:
+    try:
+        await run.help_cpu()
+    except Exception as error:  # noqa: BLE001 - one failed step must not stop the others
+        run.fail(("activity_cpu_ms",), _reason(error))
+    students: list[str] = []
+    try:
+        students = await run.sign_in()
+    except Exception as error:  # noqa: BLE001
+        run.blocked = f"skipped, sign-in failed: {_reason(error)}"
+    steps = (
+        (run.grade_cpu, ("grade_activity_cpu_ms", "grade_activity_round_trips")),
+        (
+            run.load,
+            (
+                "activities_per_s",
+                "activity_p50_ms",
+                "activity_p95_ms",
+                "load_bot_cpu_pct",
+                "load_parent_cpu_pct",
+                "max_loop_lag_ms",
+                "loop_lags_over_50ms",
+            ),
+        ),
+    )
+    for step, names in steps:
+        if run.blocked:
+            run.fail(names, run.blocked)
+            continue
+        try:
+            await step(students)
+        except Exception as error:  # noqa: BLE001
+            run.fail(names, _reason(error))
+    if run.blocked:
+        run.fail(("slow_callbacks",), run.blocked)
+    else:
+        try:
+            slowest = await run.slow_callbacks(students)
+            notes.extend(f"slow callback: {line}" for line in slowest[:5])
+        except Exception as error:  # noqa: BLE001
+            run.fail(("slow_callbacks",), _reason(error))
+    try:
+        run.figures["rss_mb"] = round(run.bot.rss_mb(), 1)
+    except Exception as error:  # noqa: BLE001
+        run.fail(("rss_mb",), _reason(error))
+    if profile_dir is not None and not run.blocked:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for name, path in (await run.profile(profile_dir, students)).items():
+                notes.append(f"profile of the bot over the {name} run: {path}")
+                _print_top(path, name)
+        except Exception as error:  # noqa: BLE001
+            notes.append(f"profiling failed: {_reason(error)}")
+
+
+def _print_top(path: Path, name: str, count: int = 25) -> None:
+    """The functions with the most own time in a profile, then the most cumulative time."""
+    with contextlib.suppress(OSError):
+        print(f"\n--- bot profile, {name} run: top {count} by own time ---")
+        stats = pstats.Stats(str(path))
+        stats.sort_stats("tottime").print_stats(count)
+        print(f"--- bot profile, {name} run: top {count} by cumulative time ---")
+        stats.sort_stats("cumulative").print_stats(count)
+
+
+def run(*, profile_dir: Path | None = None, notes: list[str] | None = None) -> Figures:
+    """Run `measure` on a fresh event loop."""
+    return asyncio.run(measure(profile_dir=profile_dir, notes=notes))
 
 
 if __name__ == "__main__":
-    for key, value in run().items():
-        print(f"{key}: {value:.2f}")
+    remarks: list[str] = []
+    for key, value in run(notes=remarks).items():
+        print(f"{key:28} {value}")
+    for remark in remarks:
+        print(remark)

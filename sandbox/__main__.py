@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 
+from sandbox.http import until_stopped
 from sandbox.stack import RunningStack, SandboxStack, serve_stack
 
 
@@ -31,12 +31,8 @@ async def main() -> None:
         graph_port=int(os.environ.get("SANDBOX_GRAPH_PORT", "8444")),
     )
     print(describe(running), flush=True)  # noqa: T201 - this is a console program
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await running.stop()
 

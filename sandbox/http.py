@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import signal
 import ssl
 from dataclasses import dataclass
 
@@ -90,3 +92,12 @@ async def serve(
     scheme = "https" if ssl_context else "http"
     netloc = f"[{host}]" if ":" in host else host
     return RunningService(url=f"{scheme}://{netloc}:{bound_port}", port=bound_port, _runner=runner)
+
+
+async def until_stopped() -> None:
+    """Wait for Ctrl+C or SIGTERM (console runners: `python -m sandbox`, `make run`)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

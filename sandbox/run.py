@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from app import create_assistant_app
 from bot.settings import Settings
-from sandbox.http import RunningService, serve
+from sandbox.http import RunningService, serve, until_stopped
 from sandbox.stack import RunningStack, SandboxStack, serve_stack
 from sandbox.teams import TeamsChannel
 
@@ -134,12 +133,8 @@ async def main() -> None:
         storage_url=os.environ.get("STORAGE_URL", "sqlite:///data/assistant.db"),
     )
     print(describe(world), flush=True)  # noqa: T201 - a console program
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await world.stop()
 

@@ -65,11 +65,10 @@ the other class's teacher."""
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 CHAT_DIRECTORY: Final = Path(__file__).resolve().parent / "chat"
+ADAPTIVECARDS_JS: Final = REPO_ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
+"""The official Adaptive Cards renderer (npm `adaptivecards`), served to the chat page."""
 VENDOR_FILES: Final[Mapping[str, tuple[Path, str]]] = {
-    "/vendor/adaptivecards.js": (
-        REPO_ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js",
-        "text/javascript; charset=utf-8",
-    ),
+    "/vendor/adaptivecards.js": (ADAPTIVECARDS_JS, "text/javascript; charset=utf-8"),
 }
 PAGE_FILES: Final[Mapping[str, tuple[str, str]]] = {
     "/": ("index.html", "text/html; charset=utf-8"),

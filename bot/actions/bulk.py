@@ -24,10 +24,10 @@ from bot import messages
 from bot.actions import targeting
 from bot.actions.answers import error_card
 from bot.actions.context import ActionContext
-from bot.actions.grade import refuse_assignment
 from bot.actions.jobs import JobConfig, start_bulk_job, summary_of, write_batches
 from bot.actions.pending import park, take
 from bot.actions.scaling import PointsProblem, scale_points
+from bot.actions.targeting import refuse_assignment
 from bot.actions.writes import Change, plan_from
 from bot.cards.actions import CardAction, ExtraValue, Verb
 from bot.cards.views import ConfirmView, ResultView

@@ -38,16 +38,18 @@ _SHOWN_CHARS = 300
 
 async def run(ctx: ActionContext, command: Feedback) -> Reply:
     """The teacher sees the saved feedback with [Return] [Add feedback] [Undo], or a card asking first."""
-    found = await targeting.find(
-        ctx, command, student=command.student, assignment=command.assignment, class_hint=command.class_hint
+    found = await targeting.find_writable(
+        ctx,
+        command,
+        student=command.student,
+        assignment=command.assignment,
+        class_hint=command.class_hint,
+        needs_points=False,
     )
     if isinstance(found, Reply):
         return found
     student, assignment = found.student, found.assignment
     assert student is not None and assignment is not None  # the command names both
-    refusal = grade.refuse_assignment(ctx, assignment, needs_points=False)
-    if refusal is not None:
-        return refusal
     change = await grade.plan(ctx, found.education_class.id, assignment, student, points=None, feedback=command.text)
     if isinstance(change, Reply):
         return change
@@ -117,7 +119,7 @@ async def _target(ctx: ActionContext, action: CardAction) -> _Target | Reply:
     assignment = next((a for a in await roster.assignments(ctx.client, key, class_id) if a.id == assignment_id), None)
     if assignment is None:
         return error_card(ctx, messages.graph_not_found())
-    refusal = grade.refuse_assignment(ctx, assignment, needs_points=False)
+    refusal = targeting.refuse_assignment(ctx, assignment, needs_points=False)
     if refusal is not None:
         return refusal
     submissions = await ctx.services.submissions.all(ctx.client, key, class_id, assignment_id)
@@ -164,7 +166,7 @@ async def _save(ctx: ActionContext, action: CardAction, *, then: Then | None) ->
         return error_card(ctx, messages.nothing_to_save())
     points: float | None = None
     if typed_points is not None:
-        refusal = grade.refuse_assignment(ctx, target.assignment, needs_points=True)
+        refusal = targeting.refuse_assignment(ctx, target.assignment, needs_points=True)
         if refusal is not None:
             return refusal
         try:

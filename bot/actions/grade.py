@@ -19,7 +19,6 @@ from bot.cards.views import ConfirmView
 from bot.commands.model import Grade
 from bot.graph.ids import ClassId
 from bot.graph.models import Assignment, EducationUser
-from bot.roster import is_credit_only, is_draft
 from bot.turn import Reply
 
 PENDING_GRADE = "grade"
@@ -42,16 +41,18 @@ def resume_confirmed_with(action: str, resume: ResumeConfirmed) -> None:
 
 async def run(ctx: ActionContext, command: Grade) -> Reply:
     """The teacher sees the saved grade with [Return] [Add feedback] [Undo], or a card asking first."""
-    found = await targeting.find(
-        ctx, command, student=command.student, assignment=command.assignment, class_hint=command.class_hint
+    found = await targeting.find_writable(
+        ctx,
+        command,
+        student=command.student,
+        assignment=command.assignment,
+        class_hint=command.class_hint,
+        needs_points=True,
     )
     if isinstance(found, Reply):
         return found
     student, assignment = found.student, found.assignment
     assert student is not None and assignment is not None  # the command names both
-    refusal = refuse_assignment(ctx, assignment, needs_points=True)
-    if refusal is not None:
-        return refusal
     scaled = scale_points(command.points, assignment.max_points)
     if isinstance(scaled, PointsProblem):  # pragma: no cover - refuse_assignment caught credit-only already
         return error_card(ctx, messages.assignment_is_credit_only(assignment.display_name))
@@ -68,15 +69,6 @@ async def run(ctx: ActionContext, command: Grade) -> Reply:
     if doubts:
         return await ask(ctx, change, doubts)
     return await write(ctx, change)
-
-
-def refuse_assignment(ctx: ActionContext, assignment: Assignment, *, needs_points: bool) -> Reply | None:
-    """The error card for an assignment nothing can be written to (draft; credit-only when points are needed)."""
-    if is_draft(assignment):
-        return error_card(ctx, messages.assignment_is_draft(assignment.display_name))
-    if needs_points and is_credit_only(assignment):
-        return error_card(ctx, messages.assignment_is_credit_only(assignment.display_name))
-    return None
 
 
 async def plan(

@@ -98,16 +98,18 @@ async def _reassign_one(ctx: ActionContext, target: Target, feedback: str | None
 
 async def _reassign_all(ctx: ActionContext, command: Reassign) -> Reply:
     """Everyone graded (turned in or returned, with points or feedback): always confirmed, since each is messaged."""
-    found = await targeting.find(
-        ctx, command, student=None, assignment=command.assignment, class_hint=command.class_hint
+    found = await targeting.find_writable(
+        ctx,
+        command,
+        student=None,
+        assignment=command.assignment,
+        class_hint=command.class_hint,
+        needs_points=False,
     )
     if isinstance(found, Reply):
         return found
     assignment = found.assignment
     assert assignment is not None  # the command names it
-    refusal = grade.refuse_assignment(ctx, assignment, needs_points=False)
-    if refusal is not None:
-        return refusal
     class_id = found.education_class.id
     submissions = await ctx.services.submissions.all(ctx.client, ctx.teacher_key, class_id, assignment.id)
     names = await student_names(ctx, class_id)

@@ -98,16 +98,18 @@ async def _return_one(ctx: ActionContext, target: Target, doubts: list[str]) -> 
 
 
 async def _return_all(ctx: ActionContext, command: Return) -> Reply:
-    found = await targeting.find(
-        ctx, command, student=None, assignment=command.assignment, class_hint=command.class_hint
+    found = await targeting.find_writable(
+        ctx,
+        command,
+        student=None,
+        assignment=command.assignment,
+        class_hint=command.class_hint,
+        needs_points=False,
     )
     if isinstance(found, Reply):
         return found
     assignment = found.assignment
     assert assignment is not None  # the command names it
-    refusal = grade.refuse_assignment(ctx, assignment, needs_points=False)
-    if refusal is not None:
-        return refusal
     class_id = found.education_class.id
     submissions = await ctx.services.submissions.all(ctx.client, ctx.teacher_key, class_id, assignment.id)
     names = await student_names(ctx, class_id)
@@ -230,7 +232,7 @@ async def command_target(
         return found
     chosen, chosen_assignment = found.student, found.assignment
     assert chosen is not None and chosen_assignment is not None  # both were named
-    refusal = grade.refuse_assignment(ctx, chosen_assignment, needs_points=False)
+    refusal = targeting.refuse_assignment(ctx, chosen_assignment, needs_points=False)
     if refusal is not None:
         return refusal
     class_id = found.education_class.id

@@ -20,7 +20,6 @@ from bot import messages
 from bot.actions import targeting
 from bot.actions.answers import error_card
 from bot.actions.context import ActionContext
-from bot.actions.grade import refuse_assignment
 from bot.actions.status import (
     Standing,
     class_assignment,
@@ -31,6 +30,7 @@ from bot.actions.status import (
     student_names,
     taught_class,
 )
+from bot.actions.targeting import refuse_assignment
 from bot.cards.actions import CardAction, SheetFilter
 from bot.cards.views import GradingSheetView, SheetRow
 from bot.commands.model import Status

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import messages
+from bot.actions.answers import error_card
 from bot.actions.context import ActionContext
 from bot.actions.pending import park
 from bot.cards.actions import CardAction, Verb
-from bot.cards.views import ErrorView, PickCandidate, PickView
+from bot.cards.views import PickCandidate, PickView
 from bot.commands.model import Command
 from bot.graph.models import Assignment, EducationClass, EducationUser
-from bot.roster import Ambiguous, NotFound, Resolved, Target, locate
+from bot.roster import Ambiguous, NotFound, Resolved, Target, is_credit_only, is_draft, locate
 from bot.roster.resolver import Resolution
 from bot.turn import Reply
 
@@ -29,6 +30,32 @@ class Found:
     student: EducationUser | None
     assignment: Assignment | None
     doubts: tuple[str, ...] = field(default=())
+
+
+async def find_writable(
+    ctx: ActionContext,
+    command: Command,
+    *,
+    student: str | None,
+    assignment: str | None,
+    class_hint: str | None,
+    needs_points: bool,
+) -> Found | Reply:
+    """`find`, then refuse an assignment nothing can be written to (a draft; credit-only when points are needed)."""
+    found = await find(ctx, command, student=student, assignment=assignment, class_hint=class_hint)
+    if isinstance(found, Reply) or found.assignment is None:
+        return found
+    refusal = refuse_assignment(ctx, found.assignment, needs_points=needs_points)
+    return refusal if refusal is not None else found
+
+
+def refuse_assignment(ctx: ActionContext, assignment: Assignment, *, needs_points: bool) -> Reply | None:
+    """The error card for an assignment nothing can be written to (draft; credit-only when points are needed)."""
+    if is_draft(assignment):
+        return error_card(ctx, messages.assignment_is_draft(assignment.display_name))
+    if needs_points and is_credit_only(assignment):
+        return error_card(ctx, messages.assignment_is_credit_only(assignment.display_name))
+    return None
 
 
 class NotATeacher(Exception):
@@ -129,7 +156,7 @@ async def _pick_or_error(
 ) -> Reply:
     if candidates:
         return await _pick(ctx, command, verb, title, candidates)
-    return ctx.card(ErrorView(problem=problem, next_step=messages.help_hint()))
+    return error_card(ctx, problem, next_step=messages.help_hint())
 
 
 async def _pick(ctx: ActionContext, command: Command, verb: Verb, title: str, candidates: Sequence[Any]) -> Reply:

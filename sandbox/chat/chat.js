@@ -305,16 +305,26 @@
     if (rendered.element) {
       holder.appendChild(rendered.element);
     }
-    if (attachment.userSpecific) {
-      var note = document.createElement("div");
-      note.className = "private-note";
-      note.textContent = "Only you can see this view.";
-      holder.appendChild(note);
+    if (!attachment.userSpecific) {
+      return holder;
     }
-    return holder;
+    var wrapper = document.createElement("div");
+    var note = document.createElement("div");
+    note.className = "private-note";
+    note.textContent = "Only you can see this view.";
+    wrapper.appendChild(holder);
+    wrapper.appendChild(note);
+    return wrapper;
   }
 
   function renderOAuth(conversation, message, attachment) {
+    if (message.sso === "signed_in") {
+      /* As in Teams: a silent SSO sign-in shows no card. */
+      var done = document.createElement("div");
+      done.className = "signed-in oauth-state";
+      done.textContent = "✓ Signed in with your Teams account";
+      return done;
+    }
     var holder = document.createElement("div");
     holder.className = "card oauth";
     var content = attachment.content || {};
@@ -324,9 +334,7 @@
     holder.appendChild(title);
     var status = document.createElement("div");
     status.className = "oauth-state";
-    if (message.sso === "signed_in") {
-      status.textContent = "✓ Signed in with your Teams account";
-    } else if (message.sso === "pending") {
+    if (message.sso === "pending") {
       status.textContent = "Signing you in…";
     } else {
       var button = document.createElement("button");

@@ -116,14 +116,14 @@ def card_text(reply: Reply) -> str:
     return "\n".join(texts)
 
 
-def buttons(reply: Reply) -> dict[str, dict[str, Any]]:
-    """Action.Execute buttons by verb → their data."""
-    found: dict[str, dict[str, Any]] = {}
+def all_buttons(reply: Reply) -> list[dict[str, Any]]:
+    """The data of every Action.Execute button on the reply's cards, in order."""
+    found: list[dict[str, Any]] = []
 
     def walk(node: object) -> None:
         if isinstance(node, dict):
             if node.get("type") == "Action.Execute":  # pyright: ignore[reportUnknownMemberType]
-                found[str(node["verb"])] = dict(node["data"])  # pyright: ignore[reportUnknownArgumentType]
+                found.append(dict(node["data"]))  # pyright: ignore[reportUnknownArgumentType]
             for value in node.values():  # pyright: ignore[reportUnknownVariableType]
                 walk(value)
         elif isinstance(node, list):
@@ -133,6 +133,11 @@ def buttons(reply: Reply) -> dict[str, dict[str, Any]]:
     for card in reply.cards:
         walk(card)
     return found
+
+
+def buttons(reply: Reply) -> dict[str, dict[str, Any]]:
+    """Action.Execute buttons by verb → their data (the last one of each verb)."""
+    return {str(data["verb"]): data for data in all_buttons(reply)}
 
 
 # ---- bulk grade, feedback, undo

@@ -22,9 +22,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sandbox.run import World, start_world
+from sandbox.teams import ADAPTIVECARDS_JS
+
 CHROMIUM = Path("/usr/bin/chromium")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ADAPTIVECARDS = REPO_ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
+ADAPTIVECARDS = ADAPTIVECARDS_JS
 SCREENSHOTS = REPO_ROOT / "build" / "screenshots"
 DOC_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
@@ -75,18 +78,20 @@ class Page:
                 details = payload["params"]["exceptionDetails"]
                 self.errors.append(str(details.get("exception", {}).get("description") or details.get("text")))
             elif payload.get("method") == "Runtime.consoleAPICalled" and payload["params"].get("type") == "error":
-                self.errors.append(" ".join(str(a.get("value", a.get("description"))) for a in payload["params"]["args"]))
+                self.errors.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in payload["params"]["args"])
+                )
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(BrowserError("the browser closed the connection"))
 
-    async def send(self, method: str, params: dict[str, Any] | None = None, *, timeout: float = 15.0) -> dict[str, Any]:
+    async def send(self, method: str, params: dict[str, Any] | None = None, *, within: float = 15.0) -> dict[str, Any]:
         """Send one CDP command and return its result."""
         command_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = future
         await self._socket.send_str(json.dumps({"id": command_id, "method": method, "params": params or {}}))
-        reply = await asyncio.wait_for(future, timeout)
+        reply = await asyncio.wait_for(future, within)
         if "error" in reply:
             raise BrowserError(f"{method}: {reply['error']}")
         return reply.get("result", {})
@@ -101,14 +106,14 @@ class Page:
             raise BrowserError(str(details.get("exception", {}).get("description") or details.get("text")))
         return result.get("result", {}).get("value")
 
-    async def goto(self, url: str, *, ready: str = "true", timeout: float = 15.0) -> None:
+    async def goto(self, url: str, *, ready: str = "true", within: float = 15.0) -> None:
         """Navigate and wait until the document is loaded and `ready` (a JS expression) is truthy."""
         await self.send("Page.navigate", {"url": url})
-        await self.wait_for(f"document.readyState === 'complete' && ({ready})", timeout=timeout)
+        await self.wait_for(f"document.readyState === 'complete' && ({ready})", within=within)
 
-    async def wait_for(self, expression: str, *, timeout: float = 15.0, what: str | None = None) -> Any:
+    async def wait_for(self, expression: str, *, within: float = 15.0, what: str | None = None) -> Any:
         """Poll a JS expression until it is truthy; return its value."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             value = await self.evaluate(expression)
             if value:
@@ -128,8 +133,7 @@ class Page:
             params["clip"] = {**box, "scale": 1}
             params["captureBeyondViewport"] = True
         result = await self.send("Page.captureScreenshot", params)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(result["data"]))
+        await asyncio.to_thread(_write, path, base64.b64decode(result["data"]))
         return path
 
     async def close(self) -> None:
@@ -170,9 +174,14 @@ class Browser:
             await page.close()
 
 
-async def _wait_for_port(profile: Path, process: asyncio.subprocess.Process, timeout: float = 20.0) -> int:
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+async def _wait_for_port(profile: Path, process: asyncio.subprocess.Process, within: float = 20.0) -> int:
     marker = profile / "DevToolsActivePort"
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.returncode is not None:
             raise BrowserError(f"chromium exited with {process.returncode}")
@@ -231,3 +240,16 @@ async def browser(chromium: Path, tmp_path: Path) -> AsyncIterator[Browser]:
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
         log.close()
+
+
+@pytest.fixture
+async def world(chromium: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    """What `make run` starts, with the school's class teams and the chat page's users; stopped after the test."""
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
+    started = await start_world(tls_directory=tmp_path / "tls")
+    started.teams.seed_school(started.stack.school)
+    try:
+        yield started
+    finally:
+        await started.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +35,8 @@ window.show = function (card) {
 };
 window.fillInputs = function () {
   document.querySelectorAll("#host input[type=number]").forEach((el) => { if (!el.value) el.value = "7"; });
-  document.querySelectorAll("#host input[type=text], #host textarea").forEach((el) => { if (!el.value) el.value = "Well argued."; });
+  document.querySelectorAll("#host input[type=text], #host textarea")
+    .forEach((el) => { if (!el.value) el.value = "Well argued."; });
   document.querySelectorAll("#host select").forEach((el) => {
     const option = Array.from(el.options).find((o) => o.value);
     if (option && !el.value) el.value = option.value;
