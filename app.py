@@ -246,6 +246,7 @@ def main() -> None:
         print(error, file=sys.stderr)  # noqa: T201
         sys.exit(2)
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every Graph URL at INFO
     web.run_app(create_assistant_app(settings), host=settings.host, port=settings.port)
 
 

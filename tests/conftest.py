@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,3 +60,53 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:  # pyright: 
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     yield
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Student records never reach the logs: every record at INFO or above, across the whole suite, is checked.
+
+_SEED = Path(__file__).resolve().parents[1] / "sandbox" / "school.json"
+_FEEDBACK_IN_TESTS = ("cite your sources", "nice structure", "great thesis", "show your units", "needs an introduction")
+
+
+class _RecordKeeper(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record must not break the suite
+            message = str(record.msg)
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f" {record.exc_info[1]!r}"
+        self.lines.append(f"{record.name}: {message}")
+
+
+def _forbidden_in_logs() -> list[str]:
+    names: list[str] = []
+    if _SEED.is_file():
+        users = json.loads(_SEED.read_text(encoding="utf-8"))["users"]
+        names = [user["displayName"] for user in users if user.get("primaryRole") == "student"]
+    return ["eyJ", *names, *_FEEDBACK_IN_TESTS]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_student_records_in_logs() -> Iterator[None]:  # pyright: ignore[reportUnusedFunction]
+    """Fails the run if a token, a student name or feedback text was logged at INFO or above."""
+    keeper = _RecordKeeper()
+    root = logging.getLogger()
+    root.addHandler(keeper)
+    # Our code's INFO records are produced and checked; third-party libraries keep their default levels.
+    watched = [logging.getLogger(name) for name in ("bot", "sandbox", "app", "msal")]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.setLevel(logging.INFO)
+    yield
+    root.removeHandler(keeper)
+    for logger, level in zip(watched, levels, strict=True):
+        logger.setLevel(level)
+    forbidden = _forbidden_in_logs()
+    leaks = [line for line in keeper.lines if any(word in line for word in forbidden)]
+    assert not leaks, f"student records or tokens in logs at INFO+: {leaks[:5]}"
