@@ -185,6 +185,8 @@ async def measure(*, profile_dir: Path | None = None, notes: list[str] | None = 
                 run = _Run(world, bot, control)
                 run.figures["startup_s"] = round(startup, 3)
                 await _steps(run, profile_dir, notes)
+                if any(isinstance(value, str) for value in run.figures.values()):
+                    notes.append(f"bot log tail: {bot.log_tail(10)}")
         except Exception as error:  # noqa: BLE001 - whatever broke, report it per figure and stop the processes
             figures = run.figures if run is not None else {}
             for name in FIGURES:

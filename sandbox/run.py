@@ -85,8 +85,7 @@ async def start_world(
     running = await serve_stack(stack, tls_directory=tls_directory, entra_port=entra_port, graph_port=graph_port)
     trust_sandbox_ca(running)
     teams = TeamsChannel(stack.entra, app_id=stack.app_id, tenant_id=stack.tenant_id)
-    for user in stack.school.users:
-        teams.user(user.id, user.displayName, tenant_id=stack.tenant_id)
+    teams.seed_school(stack.school)
     teams_service = await serve(teams, port=teams_port)
     teams.base_url = teams_service.url
 
@@ -119,7 +118,8 @@ def describe(world: World) -> str:
             f"  Bot endpoint             {world.bot_url}/api/messages   (health: {world.bot_url}/healthz)",
             f"  Entra ID stand-in        {world.running.authority_url}",
             f"  Graph education stand-in {world.running.graph_url}   (state: {world.running.graph_url}/_sandbox/state)",
-            "Sign in as Dana Whitfield (teaches Biology 101 and 7B English) and try: grade Alice 85 on Essay 2",
+            "Open the chat page, pick Dana Whitfield (teaches Biology 101 and 7B English) in the user switcher and type:",
+            "  grade Alice 85 on Essay 2 in Biology 101",
         ]
     )
 

@@ -1016,8 +1016,6 @@ class ChatApi:
             activity = self._channel.message(
                 "", user=user, conversation=conversation, value=merged, reply_to_id=record.id
             )
-            activity["text"] = ""
-            activity["entities"] = [e for e in activity["entities"] if e.get("type") != "mention"]
             status, _ = await self._channel.send_to_bot(activity)
             return _json(200, {"status": status})
         verb = str(payload.get("verb") or merged.get("verb") or "")

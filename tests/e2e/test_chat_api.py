@@ -222,3 +222,30 @@ async def test_the_page_and_its_refusals(world: World, chat: httpx.AsyncClient) 
     if ADAPTIVECARDS_JS.is_file():
         vendor = await chat.get("/vendor/adaptivecards.js")
         assert vendor.status_code == 200 and b"AdaptiveCards" in vendor.content[:5000]
+
+
+async def test_an_action_submit_click_is_a_message_whose_answer_updates_the_card(
+    world: World, chat: httpx.AsyncClient
+) -> None:
+    dana = person(world, "Dana Whitfield")
+    await send(world, chat, dana, "Grading assistant", GRADE_ALICE)
+    personal = (await conversations(chat, dana))["Grading assistant"]
+    result = personal["messages"][-1]
+    fallback = buttons(cards(result)[0]["content"])["Return"]["fallback"]
+
+    response = await chat.post(
+        "/_chat/action",
+        json={
+            "user": dana.id,
+            "conversation": personal["id"],
+            "activityId": result["id"],
+            "actionType": fallback["type"],
+            "data": fallback["data"],
+            "inputs": {},
+        },
+    )
+
+    assert response.status_code == 200
+    after = (await conversations(chat, dana))["Grading assistant"]["messages"]
+    assert [m["id"] for m in after] == [m["id"] for m in personal["messages"]] and after[-1]["version"] == 1
+    assert submission(world, "Alice Smith").status == "returned"

@@ -20,6 +20,7 @@ async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
     for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
     started = await start_world(tls_directory=tmp_path / "tls")
+    started.teams.auto_sso = False  # these tests perform Teams' token exchange themselves
     yield started
     await started.stop()
 
