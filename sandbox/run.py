@@ -118,7 +118,7 @@ def describe(world: World) -> str:
             f"  Bot endpoint             {world.bot_url}/api/messages   (health: {world.bot_url}/healthz)",
             f"  Entra ID stand-in        {world.running.authority_url}",
             f"  Graph education stand-in {world.running.graph_url}   (state: {world.running.graph_url}/_sandbox/state)",
-            "Open the chat page, pick Dana Whitfield (teaches Biology 101 and 7B English) in the user switcher and type:",
+            "Open the chat page, pick Dana Whitfield (teaches Biology 101 and 7B English) in the switcher and type:",
             "  grade Alice 85 on Essay 2 in Biology 101",
         ]
     )
