@@ -8,10 +8,11 @@ teacher: outcomes carry reason codes that `bot/messages.py` words.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, cast
 from urllib.parse import urlencode
@@ -25,6 +26,11 @@ from bot.storage.protocol import StorageUnavailable, Store
 from bot.turn import Actor
 
 logger = logging.getLogger(__name__)
+
+RECENT_TOKEN_SECONDS: Final = 60.0
+"""How long a handed-out Graph token is reused from memory before MSAL's cache is asked again."""
+_EXPIRY_MARGIN: Final = timedelta(minutes=5)
+_MAX_RECENT: Final = 10_000
 
 OAUTH_CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.oauth"
 LOGIN_REQUEST_TYPE: Final = "application/vnd.microsoft.activity.loginRequest"
@@ -215,6 +221,8 @@ class Credentials:
         """
         self._settings = settings
         self._store = store
+        self._recent: dict[tuple[str, str], tuple[float, GraphToken]] = {}
+        """Tokens handed out in the last RECENT_TOKEN_SECONDS, so a busy teacher's turns skip MSAL and the store."""
         self.validator = validator
         self.exchanger = exchanger
         self._owned_http = owned_http
@@ -247,6 +255,10 @@ class Credentials:
     async def graph_token(self, actor: Actor) -> GraphToken | SignInNeeded | AuthProblem:
         """A Graph token for the teacher from the cache (refreshed silently), else what to do about it.
 
+        A token handed out less than RECENT_TOKEN_SECONDS ago (and not about to expire) is reused from memory: MSAL's
+        silent lookup costs a thread hop, a per-tenant lock and an encrypted store read. Sign-out clears it on this
+        instance; on another instance a signed-out teacher's token can live on for at most that long.
+
         Args:
             actor: the teacher.
 
@@ -254,9 +266,19 @@ class Credentials:
             The token; `SignInNeeded` (send its card) when nothing usable is cached; `AuthProblem` when Entra or the
             store is unavailable, or consent is missing.
         """
+        key = (str(actor.tenant_id), str(actor.user_id))
+        now = time.monotonic()
+        recent = self._recent.get(key)
+        if recent is not None and recent[0] > now and recent[1].expires_at > datetime.now(UTC) + _EXPIRY_MARGIN:
+            return recent[1]
         result = await self.exchanger.refresh_silently(actor)
         if result is None or result is AuthProblem.SIGN_IN_AGAIN:
+            self._recent.pop(key, None)
             return self.sign_in_needed(actor)
+        if isinstance(result, GraphToken):
+            if len(self._recent) > _MAX_RECENT:
+                self._recent.clear()
+            self._recent[key] = (now + RECENT_TOKEN_SECONDS, result)
         return result
 
     async def handle_token_exchange(self, invoke_value: Mapping[str, Any], actor: Actor) -> TokenExchangeOutcome:
@@ -321,7 +343,7 @@ class Credentials:
         return result
 
     async def sign_out(self, actor: Actor) -> bool:
-        """Forget the teacher's cached tokens.
+        """Forget the teacher's cached tokens (here, and in the shared store for every instance).
 
         Returns:
             True if there were any.
@@ -329,6 +351,7 @@ class Credentials:
         Raises:
             StorageUnavailable: the store cannot be written.
         """
+        self._recent.pop((str(actor.tenant_id), str(actor.user_id)), None)
         return await self.exchanger.sign_out(actor)
 
     async def aclose(self) -> None:
