@@ -6,6 +6,12 @@ and `GET /healthz`.
 Inbound auth is always on. The only way to turn it off is DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS=true, which is
 honoured only when no MicrosoftAppId is set (a local Agents Playground session); with an app id it is ignored.
 Without an app id and without that switch every activity is refused with 401.
+
+Graceful shutdown: on SIGTERM `web.run_app` stops listening and runs `on_shutdown`, where the app drains within
+SHUTDOWN_GRACE_SECONDS: `/api/messages` answers 503 (Retry-After) to anything new, the turns in flight finish (their
+Graph writes and replies included), then running bulk jobs get what is left of the grace to finish and are cancelled
+after it. A cancelled job stays open in the store with its in-flight batch recorded, so the next start resumes it
+without writing any student twice (see `bot.actions.jobs`). Only then is the store closed.
 """
 
 from __future__ import annotations
@@ -38,17 +44,54 @@ from bot.hosting import (
     TeamsBotFrameworkAuthentication,
     healthz,
 )
+from bot.hosting.outbound import OutboundConnector
 from bot.hosting.student_channel import ConnectorStudentChannel
+from bot.limits import DeadLetters, Limits, build_limits
 from bot.notify.notifier import Notifier
 from bot.router import AssistantRouter
 from bot.settings import AppType, Settings, SettingsError, load_settings
 from bot.storage import StorageUnavailable, open_store
-from bot.teams_bot import ConversationReferences, ProactiveOutbox, TeamsBot
+from bot.teams_bot import ConversationReferences, TeamsBot, TurnOutbox
 from bot.turn import Actor, Conversation, Outbox, Router, SignInGate
 
 CARDS_DIR = Path(__file__).resolve().parent / "cards"
+_CANCEL_AFTER_GRACE_SECONDS = 1.0
+"""After the app's own drain, how long aiohttp still waits for a request handler before cancelling it."""
 
 logger = logging.getLogger(__name__)
+
+
+class GracefulShutdown:
+    """One grace period shared by the shutdown steps: turns in flight first, then bulk jobs."""
+
+    def __init__(self, endpoint: MessagesEndpoint, grace_seconds: float) -> None:
+        """Drain `endpoint` within `grace_seconds` of the shutdown starting."""
+        self.endpoint = endpoint
+        self.grace_seconds = grace_seconds
+        self._deadline: float | None = None
+
+    def remaining(self) -> float:
+        """Seconds left of the grace period (all of it before the shutdown starts)."""
+        if self._deadline is None:
+            return self.grace_seconds
+        return max(0.0, self._deadline - asyncio.get_running_loop().time())
+
+    async def drain_turns(self, _app: web.Application) -> None:
+        """`on_shutdown`: refuse new activities with 503 and wait for the turns in flight."""
+        self._deadline = asyncio.get_running_loop().time() + self.grace_seconds
+        await self.endpoint.drain(self.remaining())
+
+    async def finish_jobs(self, _app: web.Application) -> None:
+        """`on_shutdown`, after `drain_turns`: let running bulk jobs finish within the grace, then cancel them."""
+        tasks = list(jobs._TASKS.values())  # pyright: ignore[reportPrivateUsage] - no public list of running jobs yet
+        if not tasks:
+            return
+        _, unfinished = await asyncio.wait(tasks, timeout=self.remaining())
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        if unfinished:
+            logger.warning("shutdown: %d bulk job(s) stopped; they resume at the next start", len(unfinished))
 
 
 @dataclass(frozen=True)
@@ -62,6 +105,8 @@ class Hosting:
     connectors: ReusingConnectorFactory
     validator: ChannelTokenValidator | None
     students: ConnectorStudentChannel
+    outbound: OutboundConnector
+    shutdown: GracefulShutdown
 
 
 HOSTING_KEY = web.AppKey("hosting", Hosting)
@@ -124,10 +169,12 @@ def create_app(
         connectors=connectors,
     )
     adapter = CloudAdapter(authentication)
-    students = ConnectorStudentChannel(connectors, app_id=app_id)
+    outbound = OutboundConnector(credentials, http, app_id=app_id, scope=settings.bot_framework_scope)
+    students = ConnectorStudentChannel(outbound, app_id=app_id)
     bot = TeamsBot(
         router,
         app_id=app_id,
+        connector=outbound,
         references=references,
         sign_in=sign_in,
         service_url_seen=students.remember_service_url,
@@ -140,9 +187,12 @@ def create_app(
         max_body_bytes=max_body_bytes,
     )
 
+    shutdown = GracefulShutdown(endpoint, settings.shutdown_grace_seconds)
+
     app = web.Application()
     app.router.add_post("/api/messages", endpoint.handle)
     app.router.add_get("/healthz", healthz)
+    app.on_shutdown.append(shutdown.drain_turns)
     app[HOSTING_KEY] = Hosting(
         bot=bot,
         adapter=adapter,
@@ -151,6 +201,8 @@ def create_app(
         connectors=connectors,
         validator=validator,
         students=students,
+        outbound=outbound,
+        shutdown=shutdown,
     )
 
     async def close(_: web.Application) -> None:
@@ -170,6 +222,7 @@ class Assistant:
     credentials: Credentials
     router: AssistantRouter
     sign_in: TeamsSignIn
+    limits: Limits
 
     async def aclose(self) -> None:
         await self.credentials.aclose()
@@ -180,15 +233,16 @@ class Assistant:
 async def build_assistant(settings: Settings, *, cards_dir: Path = CARDS_DIR) -> Assistant:
     """Open the store, load and check the card templates, and wire Graph, auth and the router."""
     store = await open_store(settings.storage_url)
+    limits = build_limits(settings, store)
     services = Services(
         settings=settings,
-        graph=GraphHttp.create(settings),
+        graph=GraphHttp.create(settings, before_request=limits.graph.before_request),
         store=store,
         cards=CardLibrary.load(cards_dir, _schema_if_present()),
     )
     credentials = Credentials.create(settings, store)
     router = AssistantRouter(services, credentials)
-    return Assistant(services, credentials, router, TeamsSignIn(settings, credentials))
+    return Assistant(services, credentials, router, TeamsSignIn(settings, credentials), limits)
 
 
 async def create_assistant_app(settings: Settings) -> web.Application:
@@ -196,14 +250,21 @@ async def create_assistant_app(settings: Settings) -> web.Application:
     assistant = await build_assistant(settings)
     app = create_app(settings, router=assistant.router, sign_in=assistant.sign_in)
     hosting = app[HOSTING_KEY]
-    assistant.services.notifier = Notifier(hosting.students, assistant.services.store)
+    store = assistant.services.store
+    assistant.services.notifier = Notifier(
+        hosting.students, store, limits=assistant.limits.teams, dead_letters=DeadLetters(store)
+    )
 
     async def client_for(actor: Actor) -> EducationClient | None:
         token = await assistant.credentials.graph_token(actor)
-        return EducationClient(assistant.services.graph, token.access_token) if isinstance(token, GraphToken) else None
+        if not isinstance(token, GraphToken):
+            return None
+        return EducationClient(assistant.services.graph, token.access_token, tenant_id=actor.tenant_id)
 
     def outbox_for(conversation: Conversation) -> Outbox:
-        return ProactiveOutbox(hosting.adapter, conversation, app_id=settings.app_id, tenant_id=settings.app_tenant_id)
+        return TurnOutbox.for_conversation(
+            hosting.outbound, conversation, app_id=settings.app_id, tenant_id=settings.app_tenant_id
+        )
 
     async def background(_: web.Application) -> AsyncIterator[None]:
         """Resume bulk jobs a previous process left unfinished; purge expired state hourly."""
@@ -216,6 +277,7 @@ async def create_assistant_app(settings: Settings) -> web.Application:
         await assistant.aclose()
 
     app.cleanup_ctx.append(background)
+    app.on_shutdown.append(hosting.shutdown.finish_jobs)
     app[ASSISTANT_KEY] = assistant
     return app
 
@@ -247,7 +309,13 @@ def main() -> None:
         sys.exit(2)
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every Graph URL at INFO
-    web.run_app(create_assistant_app(settings), host=settings.host, port=settings.port)
+    # The app's own `on_shutdown` waits out the grace period; aiohttp then cancels whatever still runs.
+    web.run_app(
+        create_assistant_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=_CANCEL_AFTER_GRACE_SECONDS,
+    )
 
 
 if __name__ == "__main__":

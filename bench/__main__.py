@@ -2,6 +2,7 @@
 
 Each section runs on its own; one that fails prints "failed: <reason>" for its figures and the others still run.
 `build/bench.json` holds one key per figure that was measured, numbers only (failed figures are left out).
+The hosting figures use the production storage (a fresh SQLite file) unless `--storage memory://` says otherwise.
 With `--profile DIR` the bot process is also profiled (cProfile) over the help and grade runs, after the figures are
 taken, and its top functions are printed.
 """
@@ -82,7 +83,9 @@ def _numbers(result: dict[str, float]) -> Figures:
     return {name: float(value) for name, value in result.items()}
 
 
-def _sections(profile_dir: Path | None, notes: list[str]) -> list[tuple[str, tuple[str, ...], Callable[[], Figures]]]:
+def _sections(
+    storage_url: str, profile_dir: Path | None, notes: list[str]
+) -> list[tuple[str, tuple[str, ...], Callable[[], Figures]]]:
     """(section, the figures it reports, how to run it)."""
 
     def write_path(measure: Callable[[], tuple[dict[str, float], dict[str, str]]]) -> Callable[[], Figures]:
@@ -107,7 +110,11 @@ def _sections(profile_dir: Path | None, notes: list[str]) -> list[tuple[str, tup
             write_path(lambda: asyncio.run(actions.save_and_return())),
         ),
         ("bulk", ("bulk30_round_trips", "bulk30_ms"), write_path(lambda: asyncio.run(actions.bulk30()))),
-        ("hosting", hosting.FIGURES, lambda: hosting.run(profile_dir=profile_dir, notes=notes)),
+        (
+            "hosting",
+            hosting.FIGURES,
+            lambda: hosting.run(storage_url=storage_url, profile_dir=profile_dir, notes=notes),
+        ),
     ]
 
 
@@ -139,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     """Run every section, print the table and write build/bench.json; exit 1 if any figure failed."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--profile", type=Path, metavar="DIR", help="also profile the bot process; write .prof here")
+    parser.add_argument(
+        "--storage",
+        default="sqlite",
+        help='the bot\'s STORAGE_URL for the hosting figures; "sqlite" (default, as in production) = a fresh file',
+    )
     parser.add_argument("--output", type=Path, default=OUTPUT, help=f"the JSON file (default {OUTPUT})")
     arguments = parser.parse_args(argv)
     notes: list[str] = []
     results: Figures = {}
     started = time.perf_counter()
-    for section, names, measure in _sections(arguments.profile, notes):
+    for section, names, measure in _sections(arguments.storage, arguments.profile, notes):
         section_started = time.perf_counter()
         print(f"[bench] {section} ...", file=sys.stderr, flush=True)
         try:
@@ -159,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"({time.perf_counter() - started:.0f} s)")
-    numbers = {name: value for name, value in results.items() if not isinstance(value, str)}
+    numbers = {name: round(value, 3) for name, value in results.items() if not isinstance(value, str)}
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
     arguments.output.write_text(json.dumps(numbers, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {arguments.output}")

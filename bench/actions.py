@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from bench.graph import LATENCY_SECONDS, Bench
 from bot.actions import writes
 from bot.actions.context import ActionContext
 from bot.cards.actions import CardAction, CardInputs, Verb
@@ -20,8 +21,6 @@ from bot.commands import parse_command
 from bot.commands.model import BulkGrade
 from bot.graph.ids import AssignmentId, ClassId, UserId
 from bot.turn import Reply
-
-from bench.graph import LATENCY_SECONDS, Bench
 
 CLASS = "Biology 101"
 ASSIGNMENT = "Essay 2"
@@ -119,7 +118,9 @@ async def bulk30(latency: float = LATENCY_SECONDS) -> tuple[dict[str, float], No
         students = names[:BULK_SIZE]
         handler = _handler("bulk", "run")
         if handler is not None:
-            text = f"grade {ASSIGNMENT} in {CLASS}: " + ", ".join(f"{name} {70 + i % 30}" for i, name in enumerate(students))
+            text = f"grade {ASSIGNMENT} in {CLASS}: " + ", ".join(
+                f"{name} {70 + i % 30}" for i, name in enumerate(students)
+            )
             command = parse_command(text)
             if not isinstance(command, BulkGrade) or len(command.entries) != BULK_SIZE:
                 raise RuntimeError("the bulk command did not parse into 30 entries")
@@ -133,9 +134,7 @@ async def bulk30(latency: float = LATENCY_SECONDS) -> tuple[dict[str, float], No
             notes["bulk30_round_trips"] = "writes.apply over 30 Changes (no bulk.run handler yet)"
         class_id, assignment_id, _ = _ids(bench, "Alice Smith")
         written = sum(
-            1
-            for i, name in enumerate(students)
-            if _points(bench, class_id, assignment_id, name) == float(70 + i % 30)
+            1 for i, name in enumerate(students) if _points(bench, class_id, assignment_id, name) == float(70 + i % 30)
         )
         if written != BULK_SIZE:
             raise RuntimeError(f"the bulk grade wrote {written} of {BULK_SIZE} grades (a confirmation was asked?)")

@@ -23,12 +23,12 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from subprocess import STDOUT
+from typing import Any, cast
 
 import httpx
 from aiohttp import web
@@ -38,6 +38,7 @@ PROFILE_VARIABLE = "BENCH_PROFILE"
 LAG_INTERVAL = 0.010
 SLOW = 0.050
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------------------------- child side
 
@@ -77,7 +78,7 @@ class LoopWatch:
         """A slow-callback warning from asyncio (debug mode)."""
         self.slow_callbacks += 1
         if len(self.slowest) < 10:
-            self.slowest.append(message[:300])
+            self.slowest.append(message)
 
     def report(self) -> dict[str, Any]:
         """What was seen since `start`."""
@@ -110,9 +111,9 @@ class _SlowCallbacks(logging.Handler):
         self._watch = watch
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Executing "):
-            self._watch.saw_slow_callback(message)
+        if isinstance(record.msg, str) and record.msg.startswith("Executing ") and len(record.args or ()) == 2:
+            handle, seconds = cast(tuple[object, float], record.args)
+            self._watch.saw_slow_callback(f"{float(seconds) * 1000:.0f} ms: {str(handle)[:240]}")
 
 
 def _bench_routes(app: web.Application, watch: LoopWatch) -> None:
@@ -187,7 +188,7 @@ class BotProcess:
         self._environment = environment
         self.log_path = log_path
         self.url = f"http://{settings.get('host', '127.0.0.1')}:{settings['port']}"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._log: Any = None
 
     @property
@@ -201,35 +202,33 @@ class BotProcess:
             raise RuntimeError("the bot process is not running")
         return self._process.pid
 
-    async def start(self, *, timeout: float = 60.0) -> float:
+    async def start(self, *, within: float = 60.0) -> float:
         """Start the child and wait until `/healthz` answers 200.
+
+        Args:
+            within: seconds to wait for the first 200.
 
         Returns:
             Seconds from process start to the first 200.
 
         Raises:
-            RuntimeError: the child exited or did not become healthy within `timeout`.
+            RuntimeError: the child exited or did not become healthy in time.
         """
         environment = {**os.environ, **self._environment, SETTINGS_VARIABLE: json.dumps(self._settings)}
         self._log = self.log_path.open("wb")
-        root = Path(__file__).resolve().parents[1]
         started = time.perf_counter()
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "bench.bot_process"],
-            cwd=root,
-            env=environment,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bot_process", cwd=ROOT, env=environment, stdout=self._log, stderr=STDOUT
         )
         async with httpx.AsyncClient(timeout=1.0) as client:
-            while time.perf_counter() - started < timeout:
-                if self._process.poll() is not None:
+            while time.perf_counter() - started < within:
+                if self._process.returncode is not None:
                     raise RuntimeError(f"the bot exited with {self._process.returncode}: {self.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"{self.url}/healthz")).status_code == 200:
                         return time.perf_counter() - started
                 await asyncio.sleep(0.01)
-        raise RuntimeError(f"the bot did not answer /healthz within {timeout:.0f} s: {self.log_tail()}")
+        raise RuntimeError(f"the bot did not answer /healthz within {within:.0f} s: {self.log_tail()}")
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds the child has used so far (all its threads), from /proc/<pid>/stat."""
@@ -271,17 +270,17 @@ class BotProcess:
         except OSError:
             return ""
 
-    async def stop(self, *, timeout: float = 10.0) -> None:
-        """SIGTERM, wait, then SIGKILL if it has not exited."""
+    async def stop(self, *, within: float = 10.0) -> None:
+        """SIGTERM, wait up to `within` seconds, then SIGKILL if it has not exited."""
         process = self._process
-        if process is not None and process.poll() is None:
+        if process is not None and process.returncode is None:
             process.terminate()
-            deadline = time.perf_counter() + timeout
-            while process.poll() is None and time.perf_counter() < deadline:
-                await asyncio.sleep(0.05)
-            if process.poll() is None:
+            try:
+                async with asyncio.timeout(within):
+                    await process.wait()
+            except TimeoutError:
                 process.kill()
-                process.wait()
+                await process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -30,7 +31,7 @@ LOAD_ACTIVITIES = 640
 LOAD_CONCURRENCY = 64
 LOAD_LATENCY_SECONDS = 0.200
 DEBUG_ACTIVITIES = 192
-STORAGE_URL = "memory://"
+STEP_TIMEOUT_SECONDS = 120.0
 
 FIGURES = (
     "startup_s",
@@ -50,6 +51,7 @@ FIGURES = (
 """Every figure `measure` reports (a number, or a "failed: ..." string)."""
 
 Figures = dict[str, float | str]
+_T = TypeVar("_T")
 
 
 def _free_port() -> int:
@@ -152,10 +154,14 @@ class _Run:
         return files
 
 
-async def measure(*, profile_dir: Path | None = None, notes: list[str] | None = None) -> Figures:
+async def measure(
+    *, storage_url: str = "sqlite", profile_dir: Path | None = None, notes: list[str] | None = None
+) -> Figures:
     """Run every hosting step against a fresh sandbox and bot process; always stop both.
 
     Args:
+        storage_url: the bot's STORAGE_URL; "sqlite" (the production default) means a fresh file in a temporary
+            directory.
         profile_dir: when given, also profile the bot over the help and grade runs and print its top functions.
         notes: receives remarks for the report (slow callbacks seen, where the logs are).
 
@@ -171,11 +177,12 @@ async def measure(*, profile_dir: Path | None = None, notes: list[str] | None = 
         try:
             await world.start()
             port = _free_port()
+            storage = f"sqlite:///{root / 'assistant.db'}" if storage_url == "sqlite" else storage_url
             environment = world.bot_environment()
             if profile_dir is not None:
                 environment[PROFILE_VARIABLE] = "1"
             bot = BotProcess(
-                world.bot_settings(port=port, storage_url=STORAGE_URL),
+                world.bot_settings(port=port, storage_url=storage),
                 environment=environment,
                 log_path=root / "bot.log",
             )
@@ -201,14 +208,19 @@ async def measure(*, profile_dir: Path | None = None, notes: list[str] | None = 
     return run.figures
 
 
+def _bounded(work: Awaitable[_T]) -> Awaitable[_T]:
+    """A step gives up after `STEP_TIMEOUT_SECONDS` (raising TimeoutError) so the others still run."""
+    return asyncio.wait_for(work, STEP_TIMEOUT_SECONDS)
+
+
 async def _steps(run: _Run, profile_dir: Path | None, notes: list[str]) -> None:
     try:
-        await run.help_cpu()
+        await _bounded(run.help_cpu())
     except Exception as error:  # noqa: BLE001 - one failed step must not stop the others
         run.fail(("activity_cpu_ms",), _reason(error))
     students: list[str] = []
     try:
-        students = await run.sign_in()
+        students = await _bounded(run.sign_in())
     except Exception as error:  # noqa: BLE001
         run.blocked = f"skipped, sign-in failed: {_reason(error)}"
     steps = (
@@ -231,14 +243,14 @@ async def _steps(run: _Run, profile_dir: Path | None, notes: list[str]) -> None:
             run.fail(names, run.blocked)
             continue
         try:
-            await step(students)
+            await _bounded(step(students))
         except Exception as error:  # noqa: BLE001
             run.fail(names, _reason(error))
     if run.blocked:
         run.fail(("slow_callbacks",), run.blocked)
     else:
         try:
-            slowest = await run.slow_callbacks(students)
+            slowest = await _bounded(run.slow_callbacks(students))
             notes.extend(f"slow callback: {line}" for line in slowest[:5])
         except Exception as error:  # noqa: BLE001
             run.fail(("slow_callbacks",), _reason(error))
@@ -247,9 +259,8 @@ async def _steps(run: _Run, profile_dir: Path | None, notes: list[str]) -> None:
     except Exception as error:  # noqa: BLE001
         run.fail(("rss_mb",), _reason(error))
     if profile_dir is not None and not run.blocked:
-        profile_dir.mkdir(parents=True, exist_ok=True)
         try:
-            for name, path in (await run.profile(profile_dir, students)).items():
+            for name, path in (await _bounded(run.profile(profile_dir, students))).items():
                 notes.append(f"profile of the bot over the {name} run: {path}")
                 _print_top(path, name)
         except Exception as error:  # noqa: BLE001
@@ -266,14 +277,18 @@ def _print_top(path: Path, name: str, count: int = 25) -> None:
         stats.sort_stats("cumulative").print_stats(count)
 
 
-def run(*, profile_dir: Path | None = None, notes: list[str] | None = None) -> Figures:
+def run(*, storage_url: str = "sqlite", profile_dir: Path | None = None, notes: list[str] | None = None) -> Figures:
     """Run `measure` on a fresh event loop."""
-    return asyncio.run(measure(profile_dir=profile_dir, notes=notes))
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(measure(storage_url=storage_url, profile_dir=profile_dir, notes=notes))
 
 
 if __name__ == "__main__":
+    import sys
+
     remarks: list[str] = []
-    for key, value in run(notes=remarks).items():
+    for key, value in run(storage_url=sys.argv[1] if len(sys.argv) > 1 else "sqlite", notes=remarks).items():
         print(f"{key:28} {value}")
     for remark in remarks:
         print(remark)

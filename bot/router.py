@@ -5,6 +5,10 @@ and handed to its action; a card click is checked (`parse_card_action`), dedupli
 (a double click or a Teams retry writes once and answers with the first answer), and run the same way. In a class
 channel nothing posted shows a grade: the channel sees a neutral card whose user-specific view (`refresh.userIds`)
 shows the teacher the real answer.
+
+Fail closed: dedupe needs the store, so when the store cannot be reached before anything is written the teacher gets
+"I can't record changes right now, so I made none" and no Graph request is made; once a write has happened, a store
+failure only costs the remembered answer, never the reply.
 """
 
 from __future__ import annotations
@@ -140,21 +144,27 @@ class AssistantRouter:
 
     async def on_message(self, turn: MessageTurn, outbox: Outbox) -> None:
         """A typed command: the teacher sees one answer (a card), or a sign-in card first."""
-        if not await self._first_delivery("activity", turn.actor, turn.activity_id):
-            return
-        command = parse_command(turn.text)
-        reply = await self._answer_command(turn.actor, turn.conversation, command, outbox, original_text=turn.text)
+        try:
+            if not await self._first_delivery("activity", turn.actor, turn.activity_id):
+                return
+            command = parse_command(turn.text)
+            reply = await self._answer_command(turn.actor, turn.conversation, command, outbox, original_text=turn.text)
+        except StorageUnavailable:  # `_run` answers for the actions; what escapes here failed before any write
+            reply = self._storage_unavailable()
         if reply is not None:
             await self._deliver(turn.actor, turn.conversation, reply, outbox)
 
     async def on_signed_in(self, actor: Actor, conversation: Conversation, outbox: Outbox) -> None:
         """After a successful SSO token exchange: run the command the teacher typed before signing in."""
-        parked = await self._services.store.consume("resume", _actor_key(actor))
-        if parked is None or not isinstance(parked.value, dict):
-            await outbox.send(Reply(text=messages.signed_in()))
-            return
-        text = str(parked.value.get("text", ""))
-        reply = await self._answer_command(actor, conversation, parse_command(text), outbox, original_text=text)
+        try:
+            parked = await self._services.store.consume("resume", _actor_key(actor))
+            if parked is None or not isinstance(parked.value, dict):
+                await outbox.send(Reply(text=messages.signed_in()))
+                return
+            text = str(parked.value.get("text", ""))
+            reply = await self._answer_command(actor, conversation, parse_command(text), outbox, original_text=text)
+        except StorageUnavailable:
+            reply = self._storage_unavailable()
         if reply is not None:
             await self._deliver(actor, conversation, reply, outbox)
 
@@ -193,6 +203,12 @@ class AssistantRouter:
 
     async def on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
         """A button click: the card is replaced in place by the answer."""
+        try:
+            return await self._on_card_action(turn, outbox)
+        except StorageUnavailable:  # the answer is remembered after the click ran; what escapes failed before it
+            return self._storage_unavailable()
+
+    async def _on_card_action(self, turn: CardActionTurn, outbox: Outbox) -> Reply:
         payload = dict(turn.data)
         payload.setdefault("verb", turn.verb)
         action = parse_card_action(payload)
@@ -218,9 +234,12 @@ class AssistantRouter:
             return self._plain_error(messages.still_working())
         ctx = self._context(turn.actor, turn.conversation, token, outbox)
         reply = await self._click(ctx, action)
-        await self._services.store.put(
-            "answers", dedupe_key, _reply_document(reply), expected_version=None, ttl=DEDUPE_TTL
-        )
+        try:
+            await self._services.store.put(
+                "answers", dedupe_key, _reply_document(reply), expected_version=None, ttl=DEDUPE_TTL
+            )
+        except StorageUnavailable:
+            logger.warning("the store is unavailable: a click's answer was not remembered")
         return reply
 
     async def _click(self, ctx: ActionContext, action: CardAction) -> Reply:
@@ -255,7 +274,7 @@ class AssistantRouter:
     # ------------------------------------------------------------------------------------------- shared
 
     def _context(self, actor: Actor, conversation: Conversation, token: GraphToken, outbox: Outbox) -> ActionContext:
-        client = EducationClient(self._services.graph, token.access_token)
+        client = EducationClient(self._services.graph, token.access_token, tenant_id=actor.tenant_id)
         return ActionContext(self._services, actor, conversation, client, outbox)
 
     async def _run(self, ctx: ActionContext, handler: CommandHandler | VerbHandler, argument: Any) -> Reply:
@@ -300,8 +319,13 @@ class AssistantRouter:
         if not conversation.is_channel or not reply.cards or not actor.channel_user_id:
             await outbox.send(reply)
             return
-        nonce = await self._park_private(actor, reply)
         public = self._services.cards.render_view(PublicResultView(summary=messages.private_answer()))
+        try:
+            nonce = await self._park_private(actor, reply)
+        except StorageUnavailable:  # the action may have written already: post the neutral card, never the grade
+            logger.warning("the store is unavailable: a channel answer has no private view")
+            await outbox.send(Reply(cards=(public,)))
+            return
         refresh = CardAction(verb=Verb.CARD_REFRESH, nonce=nonce)
         await outbox.send(Reply(cards=(for_user(public, [actor.channel_user_id], refresh),)))
 
@@ -326,6 +350,9 @@ class AssistantRouter:
 
     def _plain_error(self, problem: str) -> Reply:
         return Reply(cards=(self._services.cards.render_view(_error_view(problem, None)),))
+
+    def _storage_unavailable(self) -> Reply:
+        return self._plain_error(messages.storage_unavailable())
 
     def _auth_problem(self, problem: AuthProblem) -> Reply:
         return self._plain_error(messages.auth_problem(problem.value))

@@ -123,6 +123,26 @@ class Settings(BaseSettings):
     """Timeout of each request to Entra ID (OpenID discovery, keys, token endpoint)."""
     notify_on_return: bool = Field(default=False, validation_alias=AliasChoices("NOTIFY_ON_RETURN", "notify_on_return"))
     """Message students when their work is returned (they are always messaged when it is returned for revision)."""
+    graph_tenant_rate_per_second: Annotated[float, Field(gt=0, le=50)] = Field(
+        default=28.0,
+        validation_alias=AliasChoices("GRAPH_TENANT_RATE_PER_SECOND", "graph_tenant_rate_per_second"),
+    )
+    """Graph requests a second per tenant, all instances together ($batch parts count one each); the default is 80%
+    of the lowest documented Assignments quota (350 per 10 s per app per tenant)."""
+    teams_tenant_rate_per_second: Annotated[float, Field(gt=0, lt=30)] = Field(
+        default=25.0,
+        validation_alias=AliasChoices("TEAMS_TENANT_RATE_PER_SECOND", "teams_tenant_rate_per_second"),
+    )
+    """Messages a second the bot sends into one tenant, all instances together (Teams tolerates about 30)."""
+    teams_conversation_rate_per_second: Annotated[float, Field(gt=0, le=7)] = Field(
+        default=7.0,
+        validation_alias=AliasChoices("TEAMS_CONVERSATION_RATE_PER_SECOND", "teams_conversation_rate_per_second"),
+    )
+    """Messages a second the bot sends into one conversation, all instances together (Teams' limit is 7)."""
+    shutdown_grace_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=30.0, validation_alias=AliasChoices("SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds")
+    )
+    """On SIGTERM, how long turns in flight (and running bulk-job batches) may take to finish before they are cut."""
 
     @field_validator("graph_endpoint", "authority_host", "bot_openid_metadata_url")
     @classmethod
@@ -227,6 +247,10 @@ _ENV_NAMES = {
     "token_cache_key": "TOKEN_CACHE_KEY",
     "auth_timeout_seconds": "AUTH_TIMEOUT_SECONDS",
     "notify_on_return": "NOTIFY_ON_RETURN",
+    "graph_tenant_rate_per_second": "GRAPH_TENANT_RATE_PER_SECOND",
+    "teams_tenant_rate_per_second": "TEAMS_TENANT_RATE_PER_SECOND",
+    "teams_conversation_rate_per_second": "TEAMS_CONVERSATION_RATE_PER_SECOND",
+    "shutdown_grace_seconds": "SHUTDOWN_GRACE_SECONDS",
 }
 
 

@@ -16,22 +16,16 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
 
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
 from botbuilder.core.teams import TeamsActivityHandler  # pyright: ignore[reportMissingTypeStubs]
-from botbuilder.schema import (  # pyright: ignore[reportMissingTypeStubs]
-    Activity,
-    Attachment,
-    ChannelAccount,
-    ConversationAccount,
-    ConversationReference,
-)
 
 from bot.graph.ids import ClassId, TenantId, UserId
 from bot.hosting.endpoint import activity_tenant
 from bot.hosting.json_shapes import as_list, as_object
+from bot.hosting.outbound import OutboundConnector
 from bot.turn import Actor, CardActionTurn, Conversation, MessageTurn, Reply, Router, SignInGate
 
 logger = logging.getLogger(__name__)
@@ -45,7 +39,6 @@ VERB_KEY: Final = "verb"
 _AT_TAG = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
 
-T = TypeVar("T")
 
 
 class ConversationReferences(Protocol):
@@ -96,14 +89,16 @@ def strip_bot_mention(text: str, entities: Sequence[Mapping[str, Any]], bot_ids:
     return _SPACES.sub(" ", text).strip()
 
 
-def reply_activity(reply: Reply) -> Activity:
-    """The message activity for a Reply: its text and its cards as Adaptive Card attachments."""
-    attachments = [Attachment(content_type=ADAPTIVE_CARD, content=dict(card)) for card in reply.cards]
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """The message activity for a Reply as the Bot Connector takes it: text, Adaptive Cards, other attachments."""
+    attachments: list[dict[str, Any]] = [{"contentType": ADAPTIVE_CARD, "content": card} for card in reply.cards]
     attachments += [
-        Attachment(content_type=str(raw.get("contentType", "")), content=raw.get("content"))
-        for raw in reply.attachments
+        {"contentType": str(raw.get("contentType", "")), "content": raw.get("content")} for raw in reply.attachments
     ]
-    return Activity(type="message", text=reply.text or "", attachments=attachments or None)
+    activity: dict[str, Any] = {"type": "message", "text": reply.text or ""}
+    if attachments:
+        activity["attachments"] = attachments
+    return activity
 
 
 def invoke_body(reply: Reply) -> dict[str, Any]:
@@ -120,79 +115,76 @@ def _error_body(status: int, code: str, message: str) -> dict[str, Any]:
 
 
 class TurnOutbox:
-    """`bot.turn.Outbox` over a turn: the turn's context while the turn runs, then `continue_conversation`."""
+    """`bot.turn.Outbox` into one conversation, over the Bot Connector REST API (`OutboundConnector`).
 
-    def __init__(self, context: TurnContext, *, app_id: str) -> None:
-        """Build the outbox for the turn of `context`."""
-        self._context = context
+    It does not depend on the turn being open, so long work (a bulk job's progress card) keeps using it after the
+    turn's HTTP answer, and a job resumed after a restart builds one from the stored conversation.
+    """
+
+    def __init__(
+        self,
+        connector: OutboundConnector,
+        *,
+        service_url: str,
+        conversation: Mapping[str, Any],
+        bot: Mapping[str, Any],
+        reply_to_id: str | None = None,
+    ) -> None:
+        self._connector = connector
+        self._service_url = service_url
+        self._conversation = dict(conversation)
+        self._bot = dict(bot)
+        self._reply_to_id = reply_to_id
+
+    @classmethod
+    def for_turn(cls, context: TurnContext, connector: OutboundConnector) -> TurnOutbox:
+        """The outbox answering the activity of `context`."""
         activity: Any = context.activity  # pyright: ignore[reportUnknownMemberType]
-        self._reference: Any = TurnContext.get_conversation_reference(activity)  # pyright: ignore[reportUnknownMemberType]
-        self._adapter: Any = context.adapter  # pyright: ignore[reportUnknownMemberType]
-        self._app_id = app_id
-        self._turn_open = True
+        conversation: Any = activity.conversation
+        recipient: Any = activity.recipient
+        return cls(
+            connector,
+            service_url=str(activity.service_url or ""),
+            conversation={"id": str(getattr(conversation, "id", "") or "")},
+            bot={"id": str(getattr(recipient, "id", "") or ""), "name": str(getattr(recipient, "name", "") or "")},
+            reply_to_id=str(activity.id) if activity.id else None,
+        )
 
-    def end_turn(self) -> None:
-        """From now on, send through `continue_conversation` (the HTTP answer has gone or is going)."""
-        self._turn_open = False
+    @classmethod
+    def for_conversation(
+        cls, connector: OutboundConnector, conversation: Conversation, *, app_id: str, tenant_id: str
+    ) -> TurnOutbox:
+        """An outbox into a conversation outside any turn (a bulk job resumed after a restart)."""
+        return cls(
+            connector,
+            service_url=conversation.service_url,
+            conversation={"id": conversation.id, "tenantId": tenant_id},
+            bot={"id": f"28:{app_id}"},
+        )
 
     async def send(self, reply: Reply) -> str:
         """Post a reply; returns the new activity id."""
-        activity = reply_activity(reply)
-
-        async def post(context: Any) -> str:
-            response: Any = await context.send_activity(activity)
-            return str(getattr(response, "id", "") or "")
-
-        return await self._with_context(post)
+        return await self._connector.send(
+            self._service_url,
+            self._conversation["id"],
+            self._envelope(reply_json(reply)),
+            reply_to_id=self._reply_to_id,
+        )
 
     async def update(self, activity_id: str, reply: Reply) -> None:
         """Replace a posted message in place."""
-
-        async def put(context: Any) -> None:
-            activity: Any = reply_activity(reply)
-            activity.id = activity_id
-            await context.update_activity(activity)
-
-        await self._with_context(put)
+        await self._connector.update(
+            self._service_url, self._conversation["id"], activity_id, self._envelope(reply_json(reply))
+        )
 
     async def typing(self) -> None:
         """Show the typing indicator."""
-
-        async def post(context: Any) -> None:
-            await context.send_activity(Activity(type="typing"))
-
-        await self._with_context(post)
-
-    async def _with_context(self, action: Callable[[Any], Awaitable[T]]) -> T:
-        if self._turn_open:
-            return await action(self._context)
-        return await _continue(self._adapter, self._reference, self._app_id, action)
-
-
-class ProactiveOutbox(TurnOutbox):
-    """`bot.turn.Outbox` into a conversation outside any turn (a bulk job resumed after a restart)."""
-
-    def __init__(self, adapter: Any, conversation: Conversation, *, app_id: str, tenant_id: str) -> None:
-        """Address the conversation from its id and service URL, as the Bot Connector needs."""
-        self._adapter = adapter
-        self._app_id = app_id
-        self._turn_open = False
-        self._reference = ConversationReference(
-            channel_id="msteams",
-            service_url=conversation.service_url,
-            conversation=ConversationAccount(id=conversation.id, tenant_id=tenant_id),
-            bot=ChannelAccount(id=f"28:{app_id}"),
+        await self._connector.send(
+            self._service_url, self._conversation["id"], self._envelope({"type": "typing"}), reply_to_id=None
         )
 
-
-async def _continue(adapter: Any, reference: Any, app_id: str, action: Callable[[Any], Awaitable[T]]) -> T:
-    results: list[T] = []
-
-    async def callback(context: TurnContext) -> None:
-        results.append(await action(context))
-
-    await adapter.continue_conversation(reference, callback, app_id)
-    return results[0]
+    def _envelope(self, activity: dict[str, Any]) -> dict[str, Any]:
+        return {**activity, "from": self._bot, "conversation": self._conversation, "channelId": "msteams"}
 
 
 class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
@@ -203,6 +195,7 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
         router: Router,
         *,
         app_id: str,
+        connector: OutboundConnector,
         references: ConversationReferences | None = None,
         sign_in: SignInGate | None = None,
         service_url_seen: Callable[[str, str], None] | None = None,
@@ -211,6 +204,7 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
 
         Args:
             router: decides what each turn does.
+            connector: sends replies to the Bot Connector.
             app_id: the bot's app id (for proactive sends and recognising its own @mention).
             references: where conversation references are saved; in memory when omitted.
             sign_in: answers Teams' sign-in invokes (SSO token exchange); without it they get 501.
@@ -218,6 +212,7 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
         """
         super().__init__()
         self._router = router
+        self._connector = connector
         self._sign_in = sign_in
         self._service_url_seen = service_url_seen
         self._app_id = app_id
@@ -233,21 +228,18 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         """A teacher's message (or an Action.Submit click) goes to the router."""
         activity: Any = turn_context.activity  # pyright: ignore[reportUnknownMemberType]
-        outbox = TurnOutbox(turn_context, app_id=self._app_id)
-        try:
-            if isinstance(activity.value, dict) and not (activity.text or "").strip():
-                await self._on_submit(activity, outbox)
-                return
-            text = strip_bot_mention(activity.text or "", _entities(activity), self._bot_ids(activity))
-            turn = MessageTurn(
-                activity_id=str(activity.id or ""),
-                actor=_actor(activity),
-                conversation=_conversation(activity),
-                text=text,
-            )
-            await self._router.on_message(turn, outbox)
-        finally:
-            outbox.end_turn()
+        outbox = TurnOutbox.for_turn(turn_context, self._connector)
+        if isinstance(activity.value, dict) and not (activity.text or "").strip():
+            await self._on_submit(activity, outbox)
+            return
+        text = strip_bot_mention(activity.text or "", _entities(activity), self._bot_ids(activity))
+        turn = MessageTurn(
+            activity_id=str(activity.id or ""),
+            actor=_actor(activity),
+            conversation=_conversation(activity),
+            text=text,
+        )
+        await self._router.on_message(turn, outbox)
 
     async def _on_submit(self, activity: Any, outbox: TurnOutbox) -> None:
         value = as_object(activity.value)
@@ -284,19 +276,16 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
         action = as_object(value.get("action"))
         if action.get("type") != "Action.Execute":
             return InvokeResponse(status=200, body=_error_body(400, "BadRequest", "expected an Action.Execute action"))
-        outbox = TurnOutbox(turn_context, app_id=self._app_id)
-        try:
-            turn = CardActionTurn(
-                activity_id=str(activity.id or ""),
-                actor=_actor(activity),
-                conversation=_conversation(activity),
-                verb=str(action.get("verb") or ""),
-                data=as_object(action.get("data")),
-                reply_to_id=str(activity.reply_to_id) if activity.reply_to_id else None,
-            )
-            reply = await self._router.on_card_action(turn, outbox)
-        finally:
-            outbox.end_turn()
+        outbox = TurnOutbox.for_turn(turn_context, self._connector)
+        turn = CardActionTurn(
+            activity_id=str(activity.id or ""),
+            actor=_actor(activity),
+            conversation=_conversation(activity),
+            verb=str(action.get("verb") or ""),
+            data=as_object(action.get("data")),
+            reply_to_id=str(activity.reply_to_id) if activity.reply_to_id else None,
+        )
+        reply = await self._router.on_card_action(turn, outbox)
         return InvokeResponse(status=200, body=invoke_body(reply))
 
     async def _on_sign_in(self, turn_context: TurnContext, name: str) -> InvokeResponse:
@@ -305,19 +294,16 @@ class TeamsBot(TeamsActivityHandler):  # pyright: ignore[reportUntypedBaseClass]
         if self._sign_in is None:
             return InvokeResponse(status=501)
         actor = _actor(activity)
-        outbox = TurnOutbox(turn_context, app_id=self._app_id)
-        try:
-            if name == "signin/tokenExchange":
-                status, body, signed_in = await self._sign_in.token_exchange(as_object(activity.value), actor)
-                if signed_in:
-                    await self._router.on_signed_in(actor, _conversation(activity), outbox)
-                return InvokeResponse(status=status, body=dict(body))
-            notice = await self._sign_in.notice(name, as_object(activity.value))
-            if notice:
-                await outbox.send(Reply(text=notice))
-            return InvokeResponse(status=200)
-        finally:
-            outbox.end_turn()
+        outbox = TurnOutbox.for_turn(turn_context, self._connector)
+        if name == "signin/tokenExchange":
+            status, body, signed_in = await self._sign_in.token_exchange(as_object(activity.value), actor)
+            if signed_in:
+                await self._router.on_signed_in(actor, _conversation(activity), outbox)
+            return InvokeResponse(status=status, body=dict(body))
+        notice = await self._sign_in.notice(name, as_object(activity.value))
+        if notice:
+            await outbox.send(Reply(text=notice))
+        return InvokeResponse(status=200)
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         """The bot was added to (or a member joined) a conversation: keep its reference."""

@@ -413,11 +413,15 @@ def with_submit_fallbacks(card: Mapping[str, Any]) -> dict[str, Any]:
         The card with `fallback: {"type": "Action.Submit", "title": <same>, "data": <same>}` added (and the same
         `associatedInputs`); the card's `refresh` action is left alone (a refresh is never shown as a button).
     """
-    result = copy.deepcopy(dict(card))
-    for key, value in result.items():
+    return add_submit_fallbacks(copy.deepcopy(dict(card)))
+
+
+def add_submit_fallbacks(card: dict[str, Any]) -> dict[str, Any]:
+    """`with_submit_fallbacks` in place, for a card the caller just built and owns (no copy: rendering is hot)."""
+    for key, value in card.items():
         if key != "refresh":
             _add_fallbacks(value)
-    return result
+    return card
 
 
 def _add_fallbacks(node: object) -> None:

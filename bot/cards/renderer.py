@@ -29,7 +29,7 @@ from typing import Any, Final, Protocol, TypeGuard, cast
 
 from pydantic import ValidationError
 
-from bot.cards.actions import with_submit_fallbacks
+from bot.cards.actions import add_submit_fallbacks
 from bot.cards.views import VIEWS, CardView
 
 logger = logging.getLogger(__name__)
@@ -402,7 +402,11 @@ class CardLibrary:
             card = render_template(template, data)
         except CardRenderError as error:
             raise CardRenderError(f"card {template_name!r}: {error}") from error
-        return with_submit_fallbacks(card)
+        return add_submit_fallbacks(card)  # the rendered card is new: no copy needed
+
+    def template(self, name: str) -> Mapping[str, Any]:
+        """The loaded template (read-only: rendering never changes it)."""
+        return self._templates[name]
 
     def render_view(self, view: CardView) -> dict[str, Any]:
         """Render a view model with its own template (`view.template`).

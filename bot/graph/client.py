@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import uuid4
 
 import httpx
@@ -60,6 +60,11 @@ DEFAULT_MAX_PAGES = 100
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+BeforeRequest = Callable[[str | None, int, float], Awaitable[None]]
+"""An optional hook awaited before every attempt: (tenant id or None, requests Graph will count, seconds left of the
+call's retry budget). It may wait (a shared per-tenant self-limit, `bot.limits.GraphTenantLimiter.before_request`) or
+raise GraphThrottled when the wait would overrun the budget."""
+
 _CLASSES = TypeAdapter(list[EducationClass])
 _USERS = TypeAdapter(list[EducationUser])
 _ASSIGNMENTS = TypeAdapter(list[Assignment])
@@ -80,12 +85,19 @@ class GraphHttp:
     """Owns the one httpx.AsyncClient (pool, keep-alive, timeouts), the base URL and the retry policy."""
 
     def __init__(
-        self, client: httpx.AsyncClient, base_url: str, retry: RetryPolicy, *, max_pages: int = DEFAULT_MAX_PAGES
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        retry: RetryPolicy,
+        *,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        before_request: BeforeRequest | None = None,
     ) -> None:
         self._client = client
         self.base_url = base_url.rstrip("/")
         self.retry = retry
         self.max_pages = max_pages
+        self.before_request = before_request
         self._origin = httpx.URL(self.base_url)
 
     @classmethod
@@ -96,6 +108,7 @@ class GraphHttp:
         transport: httpx.AsyncBaseTransport | None = None,
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
+        before_request: BeforeRequest | None = None,
     ) -> GraphHttp:
         """Build the shared Graph HTTP layer from settings.
 
@@ -104,6 +117,7 @@ class GraphHttp:
             transport: an httpx transport to use instead of the network (tests: httpx.MockTransport).
             base_url: overrides `settings.graph_base_url` (e.g. a mock server that serves paths without /v1.0).
             retry: overrides the default policy (tests inject sleep/clock/random here).
+            before_request: awaited before every attempt (the shared per-tenant self-limit); see `BeforeRequest`.
 
         Returns:
             A GraphHttp to share across teachers and turns; close it with `aclose()`.
@@ -119,34 +133,59 @@ class GraphHttp:
             http2=False,
             follow_redirects=False,
         )
-        return cls(client, root, policy)
+        return cls(client, root, policy, before_request=before_request)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def send(self, request: GraphRequest, token: str, *, budget: RetryBudget | None = None) -> GraphResponse:
+    async def send(
+        self,
+        request: GraphRequest,
+        token: str,
+        *,
+        budget: RetryBudget | None = None,
+        tenant_id: str | None = None,
+    ) -> GraphResponse:
         """Send one GraphRequest with retries; return its 2xx answer.
 
         Args:
             request: built by a function of bot.graph.requests.
             token: the teacher's delegated access token (never logged).
             budget: share a retry budget across several sends (used by $batch); a fresh one by default.
+            tenant_id: the teacher's tenant, for `before_request`; None for the default tenant.
 
         Raises:
             GraphError: the typed error for the status (GraphThrottled once retries or the budget run out),
                 GraphTimeout, GraphUnavailable or GraphMalformedResponse.
+            GraphThrottled: also from `before_request`, when the self-limit's wait would overrun the budget (nothing
+                was sent); `before_request` may raise StorageUnavailable when the store holding the limits fails.
         """
         return await self._send(
-            request.method, request.url, request.template, token, request.body, request.idempotent, budget
+            request.method, request.url, request.template, token, request.body, request.idempotent, budget, tenant_id
         )
 
-    async def send_batch(self, body: Mapping[str, Any], token: str, *, idempotent: bool, budget: RetryBudget) -> object:
-        """POST a `$batch` envelope (retried as a whole only when Graph did not process it); return the body."""
-        response = await self._send("POST", "/$batch", "/$batch", token, body, idempotent, budget)
+    async def send_batch(
+        self,
+        body: Mapping[str, Any],
+        token: str,
+        *,
+        idempotent: bool,
+        budget: RetryBudget,
+        tenant_id: str | None = None,
+    ) -> object:
+        """POST a `$batch` envelope (retried as a whole only when Graph did not process it); return the body.
+
+        `before_request` is charged one request per part: Graph counts a batch's parts individually.
+        """
+        parts = body.get("requests")
+        cost = max(1, len(cast(list[object], parts))) if isinstance(parts, list) else 1
+        response = await self._send("POST", "/$batch", "/$batch", token, body, idempotent, budget, tenant_id, cost)
         return response.body
 
-    async def follow(self, next_link: str, template: str, token: str) -> GraphResponse | None:
+    async def follow(
+        self, next_link: str, template: str, token: str, *, tenant_id: str | None = None
+    ) -> GraphResponse | None:
         """GET an `@odata.nextLink`; None when the link is not a URL (nothing to follow).
 
         Raises:
@@ -158,7 +197,7 @@ class GraphHttp:
             return None
         if (url.scheme, url.host, url.port) != (self._origin.scheme, self._origin.host, self._origin.port):
             raise GraphMalformedResponse(f"refused to follow an @odata.nextLink to another host ({url.host})")
-        return await self._send("GET", next_link, f"{template} (next page)", token, None, True, None)
+        return await self._send("GET", next_link, f"{template} (next page)", token, None, True, None, tenant_id)
 
     def _headers(self, token: str, client_request_id: str) -> dict[str, str]:
         return {
@@ -177,12 +216,16 @@ class GraphHttp:
         body: Mapping[str, Any] | None,
         idempotent: bool,
         budget: RetryBudget | None,
+        tenant_id: str | None = None,
+        cost: int = 1,
     ) -> GraphResponse:
         budget = budget or self.retry.start()
         client_request_id = str(uuid4())  # one id for the logical call, kept across its retries
         headers = self._headers(token, client_request_id)
         clock = self.retry.clock
         while True:
+            if self.before_request is not None:
+                await self.before_request(tenant_id, cost, budget.remaining())
             budget.attempts += 1
             started = clock()
             failure: GraphError
@@ -273,20 +316,28 @@ def _parse(model: type[M], value: object) -> M:
 class EducationClient:
     """One teacher's view of Graph education, for one turn: one async method per endpoint."""
 
-    def __init__(self, http: GraphHttp, token: str) -> None:
+    def __init__(self, http: GraphHttp, token: str, *, tenant_id: str | None = None) -> None:
+        """Create a client for one teacher's turn.
+
+        Args:
+            http: the shared Graph HTTP layer.
+            token: the teacher's delegated access token (never logged).
+            tenant_id: the teacher's tenant, which the shared Graph self-limit counts against (None: the default).
+        """
         self._http = http
         self._token = token
+        self._tenant_id = tenant_id
 
     def __repr__(self) -> str:
         return f"EducationClient(base_url={self._http.base_url!r})"  # never the token
 
     async def _one(self, request: GraphRequest, model: type[M]) -> M:
-        response = await self._http.send(request, self._token)
+        response = await self._http.send(request, self._token, tenant_id=self._tenant_id)
         return _parse(model, response.body)
 
     async def _list(self, request: GraphRequest, adapter: TypeAdapter[list[T]], what: str) -> list[T]:
         items: list[T] = []
-        response: GraphResponse | None = await self._http.send(request, self._token)
+        response: GraphResponse | None = await self._http.send(request, self._token, tenant_id=self._tenant_id)
         pages = 0
         while response is not None:
             pages += 1
@@ -302,7 +353,7 @@ class EducationClient:
                 raise GraphMalformedResponse(
                     f"{request.template} has more than {self._http.max_pages} pages; stopped following nextLink"
                 )
-            response = await self._http.follow(next_link, request.template, self._token)
+            response = await self._http.follow(next_link, request.template, self._token, tenant_id=self._tenant_id)
         return items
 
     async def my_taught_classes(self) -> list[EducationClass]:
@@ -394,7 +445,7 @@ class EducationClient:
         """
         value = validate_points(points)
         request = build.update_points(class_id, assignment_id, submission_id, outcome_id, value)
-        response = await self._http.send(request, self._token)
+        response = await self._http.send(request, self._token, tenant_id=self._tenant_id)
         if response.body is None:  # a 204 answer: the outcome is what we wrote
             return PointsOutcome(id=outcome_id, points=PointsGrade(points=value))
         return _parse(PointsOutcome, response.body)
@@ -505,6 +556,7 @@ class EducationClient:
                 self._token,
                 idempotent=all(p.request.idempotent for p in pending),
                 budget=budget,
+                tenant_id=self._tenant_id,
             )
             results = read_batch_response(body, pending, lambda h: parse_retry_after(_get(h, "Retry-After"), now()))
             again = parts_to_retry(pending, results)

@@ -9,10 +9,16 @@ request first and hands the adapter an already authenticated request (`process_a
     no or invalid channel token -> 401        valid token, wrong serviceUrl or channel endorsement -> 403
     tenant outside ALLOWED_TENANTS -> ignored: no router call, no reply; 201 for activities, 403 for invokes
     bot failure -> 500 (logged; no exception text in the response)
+    the app is shutting down (`drain`) -> 503 with Retry-After, before anything is read
+
+`drain` is what a graceful shutdown awaits: new activities are refused from then on (so the Bot Framework service
+delivers them again later, to this instance after its restart or to another one) and the turns already running are
+given time to finish, their Graph writes and replies included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import traceback
@@ -32,6 +38,8 @@ from bot.hosting.json_shapes import as_object
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 256 * 1024
+DRAINING_RETRY_AFTER_SECONDS: Final = 10
+"""The Retry-After of the 503 answered while the app drains (a restart takes about this long)."""
 
 TurnHandler = Callable[[TurnContext], Awaitable[None]]
 
@@ -71,9 +79,53 @@ class MessagesEndpoint:
         self._on_turn = on_turn
         self._allowed_tenants = allowed_tenants
         self._max_body_bytes = max_body_bytes
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._draining = False
+
+    @property
+    def draining(self) -> bool:
+        """True once `drain` was called: every new request is answered 503."""
+        return self._draining
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being handled now."""
+        return self._in_flight
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Refuse new activities from now on and wait for the requests being handled to finish.
+
+        Args:
+            grace_seconds: the most seconds to wait.
+
+        Returns:
+            How many requests were still running when the wait ended (0: all finished).
+        """
+        self._draining = True
+        if self._in_flight:
+            logger.info("draining: waiting up to %.0fs for %d turn(s) in flight", grace_seconds, self._in_flight)
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace_seconds)
+        except TimeoutError:
+            logger.warning("draining: %d turn(s) still running after %.0fs", self._in_flight, grace_seconds)
+        return self._in_flight
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Check, authenticate and run one inbound activity."""
+        """Refuse while draining; otherwise check, authenticate and run one inbound activity (counted in flight)."""
+        if self._draining:
+            return _error(503, "shutting down", {"Retry-After": str(DRAINING_RETRY_AFTER_SECONDS)})
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
             return _error(415, "Content-Type must be application/json")
         if request.content_length is not None and request.content_length > self._max_body_bytes:

@@ -1,21 +1,17 @@
-"""Student notifications over the Bot Connector: a 1:1 conversation with the student, then the message.
+"""Student notifications over the Bot Connector: a 1:1 conversation with the student, created with the message.
 
 The service URL is the one Teams used for the tenant's most recent activity (Teams serves a tenant from one regional
-URL); `remember_service_url` is called by the messages endpoint's turn for every authenticated activity.
+URL); the Teams handler reports it for every authenticated activity through `remember_service_url`.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from botbuilder.schema import ChannelAccount, ConversationParameters  # pyright: ignore[reportMissingTypeStubs]
-from msrest.exceptions import ClientRequestError, HttpOperationError  # pyright: ignore[reportMissingTypeStubs]
 
 from bot.graph.ids import TenantId, UserId
-from bot.hosting.connectors import ReusingConnectorFactory
+from bot.hosting.outbound import ConnectorError, OutboundConnector
 from bot.notify.notifier import Delivery
-from bot.teams_bot import reply_activity
+from bot.teams_bot import reply_json
 from bot.turn import Reply
 
 logger = logging.getLogger(__name__)
@@ -24,8 +20,8 @@ logger = logging.getLogger(__name__)
 class ConnectorStudentChannel:
     """`bot.notify.StudentChannel` through the Bot Connector REST API."""
 
-    def __init__(self, connectors: ReusingConnectorFactory, *, app_id: str) -> None:
-        self._connectors = connectors
+    def __init__(self, connector: OutboundConnector, *, app_id: str) -> None:
+        self._connector = connector
         self._app_id = app_id
         self._service_urls: dict[str, str] = {}
 
@@ -39,32 +35,17 @@ class ConnectorStudentChannel:
         service_url = self._service_urls.get(tenant_id)
         if service_url is None:
             return Delivery(status=0)
-        client: Any = await self._connectors.create(service_url)
-        parameters = ConversationParameters(
-            is_group=False,
-            bot=ChannelAccount(id=f"28:{self._app_id}"),
-            members=[ChannelAccount(id=user_id)],
-            tenant_id=tenant_id,
-            channel_data={"tenant": {"id": tenant_id}},
-            activity=reply_activity(reply),
-        )
+        parameters = {
+            "isGroup": False,
+            "bot": {"id": f"28:{self._app_id}"},
+            "members": [{"id": user_id}],
+            "tenantId": tenant_id,
+            "channelData": {"tenant": {"id": tenant_id}},
+            "activity": reply_json(reply),
+        }
         try:
-            await client.conversations.create_conversation(parameters)
-        except HttpOperationError as error:
-            response: Any = error.response
-            status = int(getattr(response, "status_code", 0) or 0)
-            retry_after = _retry_after(response)
-            logger.info("student notification refused: status=%s", status)
-            return Delivery(status=status, retry_after=retry_after)
-        except ClientRequestError:
-            return Delivery(status=0)
+            await self._connector.create_conversation(service_url, parameters)
+        except ConnectorError as error:
+            logger.info("student notification refused: status=%s", error.status)
+            return Delivery(status=error.status, retry_after=error.retry_after)
         return Delivery(status=201)
-
-
-def _retry_after(response: Any) -> float | None:
-    headers: Any = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

@@ -1,7 +1,9 @@
-"""How fast the bot may message students: token buckets per conversation and per tenant, and the retry policy.
+"""How fast the bot may message students: the `SendLimits` a Notifier passes, and the retry policy.
 
 Teams allows a bot about 7 messages a second in one conversation and throttles an app that messages a tenant too
-fast, so every proactive message first takes a token from its conversation's bucket and from its tenant's bucket.
+fast, so every proactive message first takes a token from its conversation's bucket and from its tenant's bucket,
+and a 429 pauses the whole tenant. `RateLimits` keeps the buckets in this process (one instance);
+`bot.limits.SharedSendLimits` keeps them in the store so several instances share them.
 Pure apart from `asyncio` sleeping; the clock and the sleep are injected so tests run on fake time.
 """
 
@@ -12,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 Clock = Callable[[], float]
 """Monotonic seconds."""
@@ -30,6 +33,28 @@ _EPSILON = 1e-9
 
 RETRYABLE_STATUSES = frozenset({0, 412, 429, 502, 504})
 """Connector answers worth sending again (0: no answer came back)."""
+
+
+class SendLimits(Protocol):
+    """What the Notifier needs of its limits: wait for a send, pause a tenant, and the clock/sleep of backoff."""
+
+    @property
+    def clock(self) -> Clock:
+        """Seconds, on the limits' time base."""
+        ...
+
+    @property
+    def sleep(self) -> Sleep:
+        """Waits on the limits' time base."""
+        ...
+
+    async def acquire(self, tenant_id: str, conversation_key: str) -> None:
+        """Wait until one more message may go to this conversation in this tenant (and no pause holds it)."""
+        ...
+
+    async def pause(self, tenant_id: str, seconds: float) -> None:
+        """Hold every message into the tenant for `seconds` (a longer pause already set is kept)."""
+        ...
 
 
 class TokenBucket:
@@ -112,18 +137,26 @@ class RateLimits:
         self._max = max_buckets
         self._conversations: OrderedDict[str, TokenBucket] = OrderedDict()
         self._tenants: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._paused: dict[str, float] = {}
 
     async def acquire(self, tenant_id: str, conversation_key: str) -> None:
         """Wait until one more message may go to this conversation in this tenant, and count it."""
         conversation = self._bucket(self._conversations, conversation_key, self._per_conversation)
         tenant = self._bucket(self._tenants, tenant_id, self._per_tenant)
         while True:
-            wait = max(conversation.wait_time(), tenant.wait_time())
+            paused = self._paused.get(tenant_id, 0.0) - self.clock()
+            wait = max(conversation.wait_time(), tenant.wait_time(), paused)
             if wait <= 0:
                 conversation.take()
                 tenant.take()
                 return
             await self.sleep(wait)
+
+    async def pause(self, tenant_id: str, seconds: float) -> None:
+        """Hold every message into the tenant (in this process) for `seconds`; a longer pause already set is kept."""
+        now = self.clock()
+        self._paused = {tenant: until for tenant, until in self._paused.items() if until > now}
+        self._paused[tenant_id] = max(self._paused.get(tenant_id, now), now + max(0.0, seconds))
 
     def _bucket(self, buckets: OrderedDict[str, TokenBucket], key: str, rate: float) -> TokenBucket:
         bucket = buckets.get(key)

@@ -3,6 +3,10 @@
 The transport is a `StudentChannel`: the Bot Framework one (written at the edge) opens a 1:1 conversation with the
 student through the connector; tests use `MemoryStudentChannel`. A student who blocked or uninstalled the bot (403)
 is remembered in the store's "blocked" namespace, so later notifications skip them without a send.
+
+A 429 pauses every send into the tenant (on every instance, with `bot.limits.SharedSendLimits`) for its Retry-After
+or the backoff. A message that still fails after the bounded attempts is a dead letter (`bot.limits.DeadLetters`:
+who, why, when; never the text) and a `Failed` result, which the teacher's card reports as "not reached".
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from datetime import timedelta
 from typing import Protocol
 
 from bot.graph.ids import TenantId, UserId
-from bot.notify.limits import RETRYABLE_STATUSES, RateLimits, RetryPolicy
-from bot.storage import Store
+from bot.limits.dead_letters import DeadLetters
+from bot.notify.limits import RETRYABLE_STATUSES, RateLimits, RetryPolicy, SendLimits
+from bot.storage import StorageUnavailable, Store
 from bot.turn import Reply
 
 logger = logging.getLogger(__name__)
@@ -92,24 +97,28 @@ class Notifier:
         channel: StudentChannel,
         store: Store,
         *,
-        limits: RateLimits | None = None,
+        limits: SendLimits | None = None,
         retry: RetryPolicy | None = None,
         blocked_ttl: timedelta = BLOCKED_TTL,
         max_concurrency: int = 16,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         """Create a notifier.
 
         Args:
             channel: the transport.
-            store: where blocked students are remembered.
-            limits: the rate limits (with the clock and sleep used for backoff too); default limits when None.
+            store: where blocked students (and, by default, dead letters) are remembered.
+            limits: the rate limits (with the clock and sleep used for backoff too): `bot.limits.SharedSendLimits`
+                when several instances send; in-process `RateLimits()` when None.
             retry: the retry policy; `RetryPolicy()` when None.
             blocked_ttl: how long a blocked student is skipped.
             max_concurrency: sends under way at once in `notify_all`.
+            dead_letters: where undeliverable messages are recorded; `DeadLetters(store)` when None.
         """
         self._channel = channel
         self._store = store
-        self.limits = limits or RateLimits()
+        self.limits: SendLimits = limits or RateLimits()
+        self.dead_letters = dead_letters or DeadLetters(store)
         self._retry = retry or RetryPolicy()
         self._blocked_ttl = blocked_ttl
         self._max_concurrency = max(1, max_concurrency)
@@ -124,14 +133,17 @@ class Notifier:
 
         Returns:
             Delivered, Blocked (403 now or remembered from before; never retried) or Failed(reason) after the
-            bounded retries of 429/412/502/504 and of sends that got no answer.
+            bounded retries of 429/412/502/504 and of sends that got no answer (then also a dead letter).
         """
         if await self.is_blocked(tenant_id, student_id):
             return Blocked()
         attempt = 0
         while True:
             attempt += 1
-            await self.limits.acquire(tenant_id, f"{tenant_id}.{student_id}")
+            try:
+                await self.limits.acquire(tenant_id, f"{tenant_id}.{student_id}")
+            except StorageUnavailable:  # shared limits live in the store: without it, do not risk throttling
+                return await self._failed(tenant_id, student_id, "rate limits unavailable", attempt - 1)
             try:
                 delivery = await self._channel.send_personal(tenant_id, student_id, message)
             except ChannelError:
@@ -145,10 +157,32 @@ class Notifier:
                 )
                 return Blocked()
             if delivery.status not in RETRYABLE_STATUSES:
-                return Failed(reason=f"status {delivery.status}")
+                return await self._failed(tenant_id, student_id, f"status {delivery.status}", attempt)
+            delay = self._retry.delay(attempt, delivery.retry_after)
+            # A 429 pauses every send into the tenant (the next acquire waits it out); other answers wait here.
+            paused = delivery.status == 429 and await self._pause(tenant_id, delay)
             if attempt >= self._retry.max_attempts:
-                return Failed(reason=f"status {delivery.status} after {attempt} attempts")
-            await self.limits.sleep(self._retry.delay(attempt, delivery.retry_after))
+                reason = f"status {delivery.status} after {attempt} attempts"
+                return await self._failed(tenant_id, student_id, reason, attempt)
+            if not paused:
+                await self.limits.sleep(delay)
+
+    async def _pause(self, tenant_id: TenantId, seconds: float) -> bool:
+        """Pause the tenant's sends; False when the store holding the pause is unavailable."""
+        try:
+            await self.limits.pause(tenant_id, seconds)
+        except StorageUnavailable:
+            logger.warning("could not pause notifications after a 429: the store is unavailable")
+            return False
+        return True
+
+    async def _failed(self, tenant_id: TenantId, student_id: UserId, reason: str, attempts: int) -> Failed:
+        """Record a dead letter (best effort: a store outage must not hide the failure from the teacher)."""
+        try:
+            await self.dead_letters.record(tenant_id, student_id, reason=reason, attempts=attempts)
+        except StorageUnavailable:
+            logger.warning("could not record an undelivered student notification: the store is unavailable")
+        return Failed(reason=reason)
 
     async def notify_all(self, tenant_id: TenantId, messages: Mapping[UserId, Reply]) -> dict[UserId, NotifyResult]:
         """Send each student their message, several at once, within the limits.

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.storage.memory import MemoryStore
+from bot.storage.postgres import PostgresStore
 from bot.storage.protocol import Clock, StorageConfigError, Store, utc_now
 from bot.storage.sqlite import MEMORY, SqliteStore
 
 _SQLITE = "sqlite://"
+_POSTGRES = ("postgresql://", "postgres://")
 
 
 def sqlite_path(storage_url: str) -> Path | str:
@@ -45,24 +47,24 @@ async def open_store(storage_url: str, *, clock: Clock = utc_now) -> Store:
     """Open (and migrate) the store a storage URL names.
 
     Args:
-        storage_url: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite://:memory:` or `memory://`.
+        storage_url: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, `sqlite://:memory:`, `memory://`,
+            or `postgresql://user[:password]@host[:port]/database` (also `postgres://`) for several instances.
         clock: returns the current time; injected by tests.
 
     Returns:
         An open store; close it with `aclose()`.
 
     Raises:
-        StorageConfigError: the URL is malformed or names a backend this build does not have (PostgreSQL).
-        StorageUnavailable: the database cannot be opened.
+        StorageConfigError: the URL is malformed or names a backend this build does not have.
+        StorageUnavailable: the database cannot be opened (or, for PostgreSQL, reached in time).
     """
     if storage_url.startswith(_SQLITE):
         return await SqliteStore.connect(sqlite_path(storage_url), clock=clock)
     if storage_url == "memory://":
         return MemoryStore(clock=clock)
-    if storage_url.startswith(("postgresql://", "postgres://")):
-        raise StorageConfigError(
-            "STORAGE_URL: PostgreSQL storage is not available yet; it arrives with the multi-instance work. "
-            "Use sqlite:///path.db for now."
-        )
+    if storage_url.startswith(_POSTGRES):
+        return await PostgresStore.connect(storage_url, clock=clock)
     scheme = storage_url.split(":", 1)[0] if ":" in storage_url else storage_url
-    raise StorageConfigError(f"STORAGE_URL: unknown storage scheme {scheme!r}; use sqlite:///path.db or memory://")
+    raise StorageConfigError(
+        f"STORAGE_URL: unknown storage scheme {scheme!r}; use sqlite:///path.db, postgresql://... or memory://"
+    )

@@ -19,6 +19,8 @@ from bot.storage import (
     Store,
     VersionConflict,
 )
+from bot.storage.postgres import PostgresStore
+from tests.pg import PostgresServer, create_isolated, drop_isolated
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 TENANT = TenantId("tenant-a")
@@ -45,13 +47,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Store]:
     opened: Store
     if request.param == "memory":
         opened = MemoryStore(clock=clock)
-    else:
+    elif request.param == "sqlite":
         opened = await SqliteStore.connect(tmp_path / "store.db", clock=clock)
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = await create_isolated(server)
+        opened = await PostgresStore.connect(url, clock=clock)
+        try:
+            yield opened
+        finally:
+            await opened.aclose()
+            await drop_isolated(server, url)
+        return
     yield opened
     await opened.aclose()
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import MemoryStore, SqliteStore, StorageConfigError, open_store
+from bot.storage import MemoryStore, SqliteStore, StorageConfigError, StorageUnavailable, open_store
 from bot.storage.factory import sqlite_path
+from bot.storage.postgres import PostgresStore
+from tests.pg import free_port
 
 
 @pytest.mark.parametrize(
@@ -70,12 +72,33 @@ async def test_memory_urls_open_a_working_store() -> None:
         assert claimed is True
 
 
-@pytest.mark.parametrize("url", ["postgresql://bot:pw@db.example/assistant", "postgres://db.example/assistant"])
-async def test_postgresql_is_refused_until_the_multi_instance_work(url: str) -> None:
-    with pytest.raises(StorageConfigError, match="multi-instance") as raised:
-        await open_store(url)
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_postgresql_urls_open_a_postgres_store(postgres_url: str, scheme: str) -> None:
+    url = postgres_url.replace("postgresql://", f"{scheme}://", 1)
 
-    assert "pw" not in str(raised.value)
+    store = await open_store(url)
+    try:
+        claimed = await store.claim("activity", "act-1", timedelta(hours=1))
+    finally:
+        await store.aclose()
+
+    assert isinstance(store, PostgresStore)
+    assert claimed is True
+
+
+async def test_unreachable_postgresql_is_unavailable_and_its_password_stays_out_of_the_message() -> None:
+    with pytest.raises(StorageUnavailable) as raised:
+        await open_store(f"postgresql://bot:s3cret-pw@127.0.0.1:{free_port()}/assistant")
+
+    assert "s3cret-pw" not in str(raised.value)
+    assert "127.0.0.1" in str(raised.value)
+
+
+async def test_malformed_postgresql_url_is_a_configuration_error() -> None:
+    with pytest.raises(StorageConfigError, match="STORAGE_URL") as raised:
+        await open_store("postgresql://bot:s3cret-pw@127.0.0.1:notaport/assistant")
+
+    assert "s3cret-pw" not in str(raised.value)
 
 
 async def test_unknown_scheme_is_refused() -> None:

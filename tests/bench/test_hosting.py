@@ -1,0 +1,46 @@
+"""The hosting run end to end with tiny counts: every figure is a number and no bot process is left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import hosting
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this test process."""
+    found: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+async def test_every_hosting_figure_is_measured_and_the_bot_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "HELP_MESSAGES": 5,
+        "GRADE_MESSAGES": 5,
+        "LOAD_ACTIVITIES": 8,
+        "LOAD_CONCURRENCY": 4,
+        "DEBUG_ACTIVITIES": 4,
+        "LOAD_LATENCY_SECONDS": 0.01,
+    }.items():
+        monkeypatch.setattr(hosting, name, value)
+    notes: list[str] = []
+
+    figures = await hosting.measure(notes=notes)
+
+    failed = {name: value for name, value in figures.items() if isinstance(value, str)}
+    assert not failed, (failed, notes)
+    assert set(figures) == set(hosting.FIGURES)
+    assert figures["grade_activity_round_trips"] == 1
+    assert float(figures["activity_cpu_ms"]) > 0 and float(figures["rss_mb"]) > 10
+    assert _children() == []
