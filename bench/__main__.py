@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import actions, graph, hosting, parse, roster
+from bench import actions, fanout, graph, hosting, parse, roster
 
 OUTPUT = Path(__file__).resolve().parents[1] / "build" / "bench.json"
 
@@ -76,6 +76,9 @@ FIGURES = (
     Figure("loop_lags_over_50ms", "count"),
     Figure("slow_callbacks", "count", Goal("==", 0)),
     Figure("rss_mb", "MiB"),
+    Figure("fanout_1000_simulated_s", "s"),
+    Figure("fanout_peak_per_conversation_per_s", "1/s", Goal("<=", 7)),
+    Figure("fanout_peak_per_tenant_per_s", "1/s", Goal("<=", 25)),
 )
 
 
@@ -110,6 +113,11 @@ def _sections(
             write_path(lambda: asyncio.run(actions.save_and_return())),
         ),
         ("bulk", ("bulk30_round_trips", "bulk30_ms"), write_path(lambda: asyncio.run(actions.bulk30()))),
+        (
+            "fan-out",
+            ("fanout_1000_simulated_s", "fanout_peak_per_conversation_per_s", "fanout_peak_per_tenant_per_s"),
+            lambda: _numbers(fanout.run()),
+        ),
         (
             "hosting",
             hosting.FIGURES,
