@@ -69,13 +69,21 @@ class OutboundConnector:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         url = f"{service_url.rstrip('/')}/{path}"
-        try:
-            response = await self._http.request(
-                method, url, content=json.dumps(body, separators=(",", ":")).encode(), headers=headers
-            )
-        except httpx.HTTPError as error:
-            logger.warning("Bot Connector unreachable: %s", type(error).__name__)
-            raise ConnectorError(0) from None
+        content = json.dumps(body, separators=(",", ":")).encode()
+        response: httpx.Response | None = None
+        for attempt in (1, 2):
+            try:
+                response = await self._http.request(method, url, content=content, headers=headers)
+                break
+            except (httpx.RemoteProtocolError, httpx.ConnectError) as error:
+                # A kept-alive connection the server had already closed: the request never reached it.
+                if attempt == 2:
+                    logger.warning("Bot Connector unreachable: %s", type(error).__name__)
+                    raise ConnectorError(0) from None
+            except httpx.HTTPError as error:
+                logger.warning("Bot Connector unreachable: %s", type(error).__name__)
+                raise ConnectorError(0) from None
+        assert response is not None
         if response.status_code >= 400:
             raise ConnectorError(response.status_code, _retry_after(response.headers.get("Retry-After")))
         return response.json() if response.content else None
