@@ -81,18 +81,6 @@ class GracefulShutdown:
         self._deadline = asyncio.get_running_loop().time() + self.grace_seconds
         await self.endpoint.drain(self.remaining())
 
-    async def finish_jobs(self, _app: web.Application) -> None:
-        """`on_shutdown`, after `drain_turns`: let running bulk jobs finish within the grace, then cancel them."""
-        tasks = list(jobs._TASKS.values())  # pyright: ignore[reportPrivateUsage] - no public list of running jobs yet
-        if not tasks:
-            return
-        _, unfinished = await asyncio.wait(tasks, timeout=self.remaining())
-        for task in unfinished:
-            task.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
-        if unfinished:
-            logger.warning("shutdown: %d bulk job(s) stopped; they resume at the next start", len(unfinished))
-
 
 @dataclass(frozen=True)
 class Hosting:
@@ -267,17 +255,23 @@ async def create_assistant_app(settings: Settings) -> web.Application:
         )
 
     async def background(_: web.Application) -> AsyncIterator[None]:
-        """Resume bulk jobs a previous process left unfinished; purge expired state hourly."""
-        await jobs.resume_jobs(assistant.services, client_for, outbox_factory=outbox_for)
+        """Resume unfinished bulk jobs now and every 30 s (paused, or their runner gone); purge expired state hourly."""
+        sweep = await jobs.start_sweep(assistant.services, client_for, outbox_factory=outbox_for)
         purger = asyncio.create_task(_purge_hourly(assistant.services))
         yield
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+        await sweep.stop()  # after on_shutdown's finish_jobs: releases the leases, so another instance resumes at once
         await assistant.aclose()
 
     app.cleanup_ctx.append(background)
-    app.on_shutdown.append(hosting.shutdown.finish_jobs)
+
+    async def finish_jobs(_: web.Application) -> None:
+        """`on_shutdown`, after the turns drained: bulk jobs get what is left of the grace, then stop resumably."""
+        await jobs.stop_jobs(assistant.services, grace=hosting.shutdown.remaining())
+
+    app.on_shutdown.append(finish_jobs)
     app[ASSISTANT_KEY] = assistant
     return app
 

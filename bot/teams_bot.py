@@ -40,7 +40,6 @@ _AT_TAG = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _SPACES = re.compile(r"[ \t\u00a0]{2,}")
 
 
-
 class ConversationReferences(Protocol):
     """Where conversation references are kept for proactive messages (provided by the notify layer)."""
 

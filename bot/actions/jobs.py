@@ -1,8 +1,18 @@
 """Long outcome writes (a bulk grade of a whole class) as resumable jobs, and the batch loop shared with short ones.
 
 A job's state lives in the store (namespace "jobs"): the planned Changes exactly as confirmed, which are done, which
-failed, and which were in flight. Every state write names the version it read, so two runners (after a restart, or
-on two instances) can never both send a batch: the loser's write conflicts before it sends anything.
+failed, and which were in flight. Every state write names the version it read (compare-and-set), so of two runners
+that both try to write a job the loser stops at its next save.
+
+One runner at a time: a job carries a lease (`lease_owner`, `lease_until`). A runner (`JobRunner`, one per Services,
+so one per bot instance) takes it with a compare-and-set write when it starts or resumes the job, renews it with every
+save (each batch) and with a heartbeat while it waits (throttle pauses, slow Graph calls), and gives it up when the
+job pauses or the instance stops gracefully (`stop_jobs`). `resume_jobs` leaves alone a job whose lease is live and
+held by another runner: an instance that starts while another is mid-batch does not reconcile from an audit log the
+other has not written yet. A crashed runner's lease runs out (`JobConfig.lease`, 30 s) and then exactly one other
+runner takes the job over (the compare-and-set decides). Leases compare the instances' clocks: keep them in sync
+(NTP); a skew of a few seconds only shortens or lengthens the lease by as much. `ResumeSweep` calls `resume_jobs`
+every `JobConfig.sweep_seconds`, so paused jobs and jobs of crashed instances are carried on by a running instance.
 
 Exactly once: a change is marked done only after its batch result; a change that was in flight when the job stopped
 is reconciled on resume from the audit log (written right after each success) and, for a change that ends with a
@@ -15,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +57,12 @@ JOB_TTL = timedelta(days=7)
 DEFAULT_THRESHOLD = 30
 """A bulk write of at least this many students runs as a job with a progress card."""
 
+DEFAULT_LEASE = timedelta(seconds=30)
+"""How long a runner holds a job after its last save or heartbeat; then another instance may take the job over."""
+
+DEFAULT_SWEEP_SECONDS = 30.0
+"""How often a running instance looks for paused jobs and jobs whose runner is gone."""
+
 RETRYABLE_STATUSES = frozenset({429, 503, 504})
 _CLOCK_SKEW = timedelta(seconds=2)
 
@@ -64,12 +81,38 @@ class JobConfig:
     retry_delays: tuple[float, ...] = (2.0, 5.0, 15.0, 30.0, 60.0)
     """Seconds to wait before each further round while Graph throttles; when they run out the job pauses."""
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    lease: timedelta = DEFAULT_LEASE
+    """How long a save or heartbeat holds the job for this runner."""
+    heartbeat_seconds: float | None = None
+    """Seconds between lease renewals while the job waits; None: a third of the lease."""
+    sweep_seconds: float = DEFAULT_SWEEP_SECONDS
+    """Seconds between two `resume_jobs` calls of a `ResumeSweep`."""
+
+    def heartbeat_interval(self) -> float:
+        """Seconds between two heartbeats (well inside the lease)."""
+        if self.heartbeat_seconds is not None and self.heartbeat_seconds > 0:
+            return self.heartbeat_seconds
+        return self.lease.total_seconds() / 3
 
     @classmethod
     def from_settings(cls, settings: object) -> JobConfig:
-        """The config for the app: `settings.bulk_job_threshold` when the settings define it."""
-        threshold = cast(object, getattr(settings, "bulk_job_threshold", DEFAULT_THRESHOLD))
-        return cls(threshold=threshold if isinstance(threshold, int) and threshold > 0 else DEFAULT_THRESHOLD)
+        """The config for the app: `bulk_job_threshold`, `job_lease_seconds`, `job_sweep_seconds` when defined."""
+        threshold = _positive(settings, "bulk_job_threshold")
+        lease = _positive(settings, "job_lease_seconds")
+        sweep = _positive(settings, "job_sweep_seconds")
+        return cls(
+            threshold=int(threshold) if isinstance(threshold, int) else DEFAULT_THRESHOLD,
+            lease=timedelta(seconds=lease) if lease is not None else DEFAULT_LEASE,
+            sweep_seconds=float(sweep) if sweep is not None else DEFAULT_SWEEP_SECONDS,
+        )
+
+
+def _positive(settings: object, name: str) -> int | float | None:
+    """A positive number the settings define under `name`, else None."""
+    value = cast(object, getattr(settings, name, None))
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return value
 
 
 class JobOwner(BaseModel):
@@ -114,11 +157,19 @@ class JobState(BaseModel):
     progress_activity_id: str | None = None
     paused: bool = False
     finished: bool = False
+    lease_owner: str | None = None
+    """The runner (`JobRunner.runner_id`) writing the job."""
+    lease_until: datetime | None = None
+    """Until when `lease_owner` holds the job; no other runner takes it over before (None: free)."""
 
     def pending(self) -> list[int]:
         """Indices still to write, in order."""
         settled = set(self.done) | set(self.failed)
         return [index for index in range(len(self.changes)) if index not in settled]
+
+    def leased_to_another(self, runner_id: str, now: datetime) -> bool:
+        """Whether another runner holds a live lease on the job at `now`."""
+        return self.lease_owner != runner_id and self.lease_until is not None and self.lease_until > now
 
 
 ClientFactory = Callable[[Actor], Awaitable[EducationClient | None]]
@@ -214,10 +265,199 @@ async def summary_of(ctx: ActionContext, title: str, applied: Sequence[Applied],
     return await summary_card(ctx, title, [a.change for a in applied], failed, change_id)
 
 
-# --------------------------------------------------------------------------------------------- jobs
+# --------------------------------------------------------------------------------------------- runners
 
 _TASKS: dict[str, asyncio.Task[None]] = {}
-"""Running jobs of this process: strong references, so a job is not garbage-collected mid-way."""
+"""Every runner's running jobs in this process, by job id: strong references (a job is not garbage-collected mid-way)
+and what `running_job` / `wait_for_job` look in."""
+
+_RUNNERS: dict[int, JobRunner] = {}
+"""The runner of each live Services, by `id()` (an entry goes when its Services is garbage-collected)."""
+
+
+class JobRunner:
+    """The jobs one bot instance is writing, and the identity it holds their leases under."""
+
+    def __init__(self) -> None:
+        """A runner with a fresh id (new at every start, so a restart never takes old leases for its own)."""
+        self.runner_id = uuid.uuid4().hex
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.held: set[str] = set()
+        """Jobs whose lease this runner took and has not given up (released at `stop_jobs`)."""
+
+    def running(self, job_id: str) -> asyncio.Task[None] | None:
+        """The task writing the job in this runner, if any."""
+        return self.tasks.get(job_id)
+
+    def spawn(self, job: _Job, *, resume: bool) -> None:
+        """Write the job in a background task of this runner."""
+        job_id = job.state.job_id
+        task = asyncio.create_task(job.run(resume=resume), name=f"bulk-job-{job_id}")
+        self.tasks[job_id] = task
+        self.held.add(job_id)
+        _TASKS[job_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self.tasks.get(job_id) is done:
+                del self.tasks[job_id]
+            if _TASKS.get(job_id) is done:
+                del _TASKS[job_id]
+
+        task.add_done_callback(forget)
+
+    async def release_held(self, services: Services) -> int:
+        """Give up the lease of every job this runner holds and is not writing, so another instance takes it at once.
+
+        Returns:
+            How many leases were released.
+        """
+        released = 0
+        writing = {job_id for job_id, task in self.tasks.items() if not task.done()}
+        for job_id in sorted(self.held - writing):
+            self.held.discard(job_id)
+            try:
+                document = await services.store.get(NAMESPACE, job_id)
+                if document is None or not isinstance(document.value, dict):
+                    continue
+                state = JobState.model_validate(document.value)
+                if state.finished or state.lease_owner != self.runner_id:
+                    continue
+                state.lease_until = services.clock()
+                await services.store.put(
+                    NAMESPACE, job_id, _dump(state), expected_version=document.version, ttl=JOB_TTL
+                )
+                released += 1
+            except StorageError as error:  # VersionConflict included: another runner has it now
+                logger.info("bulk job lease not released: job=%s error=%s", job_id, type(error).__name__)
+        return released
+
+
+def runner_for(services: Services) -> JobRunner:
+    """The runner of this Services (one per bot instance; made on first use)."""
+    key = id(services)
+    runner = _RUNNERS.get(key)
+    if runner is None:
+        runner = _RUNNERS[key] = JobRunner()
+        weakref.finalize(services, _RUNNERS.pop, key, None)
+    return runner
+
+
+async def stop_jobs(services: Services, *, grace: float = 0.0) -> int:
+    """Stop this instance's jobs gracefully: let them run up to `grace` seconds, cancel the rest, release every lease.
+
+    A released job is open in the store with its in-flight batch recorded; the next `resume_jobs` of any instance
+    carries it on at once (without waiting for the lease to run out), writing no student twice.
+
+    Args:
+        services: the instance's services.
+        grace: seconds the running jobs may still take to finish.
+
+    Returns:
+        How many jobs were cancelled.
+    """
+    runner = runner_for(services)
+    tasks = list(runner.tasks.values())
+    unfinished: set[asyncio.Task[None]] = set()
+    if tasks:
+        _, unfinished = await asyncio.wait(tasks, timeout=max(grace, 0.0))
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+    released = await runner.release_held(services)
+    if unfinished or released:
+        logger.info("bulk jobs stopped: cancelled=%d released=%d", len(unfinished), released)
+    return len(unfinished)
+
+
+class ResumeSweep:
+    """Calls `resume_jobs` at start-up and then every `config.sweep_seconds` until stopped."""
+
+    def __init__(
+        self,
+        services: Services,
+        client_factory: ClientFactory,
+        *,
+        outbox_factory: OutboxFactory | None = None,
+        config: JobConfig | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Sweep with the arguments `resume_jobs` takes; `sleep` waits between sweeps (injected by tests)."""
+        self.services = services
+        self.client_factory = client_factory
+        self.outbox_factory = outbox_factory
+        self.config = config
+        self.sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two sweeps."""
+        return (self.config or JobConfig.from_settings(self.services.settings)).sweep_seconds
+
+    async def sweep(self) -> list[str]:
+        """Resume what can be resumed now (see `resume_jobs`)."""
+        return await resume_jobs(
+            self.services, self.client_factory, outbox_factory=self.outbox_factory, config=self.config
+        )
+
+    async def start(self) -> list[str]:
+        """Sweep once now, then keep sweeping in the background.
+
+        Returns:
+            The ids of the jobs the first sweep resumed.
+
+        Raises:
+            StorageError: the first sweep could not read the store.
+        """
+        resumed = await self.sweep()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="bulk-job-sweep")
+        return resumed
+
+    async def stop(self, *, grace: float = 0.0) -> None:
+        """Stop sweeping, then stop this instance's jobs and release their leases (`stop_jobs`)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await stop_jobs(self.services, grace=grace)
+
+    async def _run(self) -> None:
+        while True:
+            await self.sleep(self.interval)
+            try:
+                await self.sweep()
+            except Exception as error:  # noqa: BLE001 - one failed sweep must not end the sweeping
+                logger.warning("bulk job sweep failed: error=%s", type(error).__name__)
+
+
+async def start_sweep(
+    services: Services,
+    client_factory: ClientFactory,
+    *,
+    outbox_factory: OutboxFactory | None = None,
+    config: JobConfig | None = None,
+) -> ResumeSweep:
+    """Resume unfinished jobs now and every `sweep_seconds` after (the app's start-up); `stop()` it at shutdown.
+
+    Args:
+        services: the app's services.
+        client_factory: a Graph client for a job's teacher (None leaves the job for a later sweep).
+        outbox_factory: an outbox into a job's conversation, for its progress card.
+        config: lease and sweep pacing; `JobConfig.from_settings` when None.
+
+    Returns:
+        The running sweep.
+
+    Raises:
+        StorageError: the first sweep could not read the store.
+    """
+    sweep = ResumeSweep(services, client_factory, outbox_factory=outbox_factory, config=config)
+    await sweep.start()
+    return sweep
+
+
+# --------------------------------------------------------------------------------------------- jobs
 
 
 async def start_bulk_job(
@@ -228,14 +468,14 @@ async def start_bulk_job(
     action: str = "grade",
     config: JobConfig | None = None,
 ) -> str:
-    """Post a progress card, persist the job and write it in the background (the turn does not wait).
+    """Post a progress card, persist the job (leased to this instance) and write it in the background.
 
     Args:
         ctx: the teacher's turn; `ctx.outbox` must be set (the progress card is sent and updated through it).
         changes: the planned writes, exactly as confirmed.
         title: the assignment's name, for the cards.
         action: the audit action name.
-        config: retry pacing; `JobConfig.from_settings` when None.
+        config: retry pacing and lease; `JobConfig.from_settings` when None.
 
     Returns:
         The job id (see `wait_for_job`).
@@ -246,6 +486,10 @@ async def start_bulk_job(
     """
     if ctx.outbox is None:
         raise ValueError("a bulk job needs an outbox for its progress card")
+    services = ctx.services
+    runner = runner_for(services)
+    job_config = config or JobConfig.from_settings(services.settings)
+    now = services.clock()
     state = JobState(
         job_id=uuid.uuid4().hex,
         owner=JobOwner(
@@ -259,14 +503,17 @@ async def start_bulk_job(
         action=action,
         title=title,
         change_id=uuid.uuid4().hex,
-        created_at=ctx.services.clock(),
+        created_at=now,
         changes=list(changes),
+        lease_owner=runner.runner_id,
+        lease_until=now + job_config.lease,
     )
-    await _add_to_index(ctx.services, state.job_id)
-    version = await ctx.services.store.put(NAMESPACE, state.job_id, _dump(state), expected_version=0, ttl=JOB_TTL)
-    job = _Job(ctx, state, version, config or JobConfig.from_settings(ctx.services.settings))
+    # The state before the index: a sweep that finds the id in the index always finds the job (and its lease).
+    version = await services.store.put(NAMESPACE, state.job_id, _dump(state), expected_version=0, ttl=JOB_TTL)
+    await _add_to_index(services, state.job_id)
+    job = _Job(ctx, state, version, job_config, runner)
     await job.post_progress()
-    _spawn(job)
+    runner.spawn(job, resume=False)
     logger.info("bulk job started: job=%s changes=%d", state.job_id, len(changes))
     return state.job_id
 
@@ -278,20 +525,28 @@ async def resume_jobs(
     outbox_factory: OutboxFactory | None = None,
     config: JobConfig | None = None,
 ) -> list[str]:
-    """Carry on every unfinished job (at start-up, or later for paused ones) from where it stopped.
+    """Carry on every unfinished job no other runner holds (at start-up, and from the sweep) from where it stopped.
+
+    A job is taken with a compare-and-set write of its lease, so of several instances resuming at once exactly one
+    carries it on. Jobs this instance is writing, and jobs whose lease another runner holds, are left alone.
 
     Args:
         services: the app's services (the store holding the jobs).
         client_factory: a Graph client for the job's teacher; None leaves the job for a later call.
         outbox_factory: an outbox into the job's conversation, to keep its progress card current; None: no card.
-        config: retry pacing; `JobConfig.from_settings` when None.
+        config: retry pacing and lease; `JobConfig.from_settings` when None.
 
     Returns:
-        The ids of the jobs now running.
+        The ids of the jobs this call took and started.
+
+    Raises:
+        StorageError: the store could not be read.
     """
+    runner = runner_for(services)
+    job_config = config or JobConfig.from_settings(services.settings)
     resumed: list[str] = []
     for job_id in await _open_ids(services):
-        if job_id in _TASKS:
+        if runner.running(job_id) is not None:
             continue
         document = await services.store.get(NAMESPACE, job_id)
         if document is None or not isinstance(document.value, dict):
@@ -301,8 +556,19 @@ async def resume_jobs(
         if state.finished:
             await _remove_from_index(services, job_id)
             continue
+        if state.leased_to_another(runner.runner_id, services.clock()):
+            continue
         client = await client_factory(state.owner.actor())
         if client is None:
+            continue
+        now = services.clock()
+        state.lease_owner, state.lease_until = runner.runner_id, now + job_config.lease
+        try:
+            version = await services.store.put(
+                NAMESPACE, job_id, _dump(state), expected_version=document.version, ttl=JOB_TTL
+            )
+        except VersionConflict:
+            logger.info("bulk job taken by another runner first: job=%s", job_id)
             continue
         conversation = state.owner.conversation()
         ctx = ActionContext(
@@ -312,8 +578,7 @@ async def resume_jobs(
             client=client,
             outbox=outbox_factory(conversation) if outbox_factory else None,
         )
-        job = _Job(ctx, state, document.version, config or JobConfig.from_settings(services.settings))
-        _spawn(job, resume=True)
+        runner.spawn(_Job(ctx, state, version, job_config, runner), resume=True)
         resumed.append(job_id)
     if resumed:
         logger.info("bulk jobs resumed: %d", len(resumed))
@@ -321,7 +586,7 @@ async def resume_jobs(
 
 
 def running_job(job_id: str) -> asyncio.Task[None] | None:
-    """The task running a job in this process, if any."""
+    """The task writing a job in this process (whichever runner), if any."""
     return _TASKS.get(job_id)
 
 
@@ -344,12 +609,6 @@ async def load_job(services: Services, job_id: str) -> JobState | None:
     return JobState.model_validate(document.value)
 
 
-def _spawn(job: _Job, *, resume: bool = False) -> None:
-    task = asyncio.create_task(job.run(resume=resume), name=f"bulk-job-{job.state.job_id}")
-    _TASKS[job.state.job_id] = task
-    task.add_done_callback(lambda _: _TASKS.pop(job.state.job_id, None))
-
-
 @dataclass
 class _Round:
     """How one batch went: some changes must be sent again, the job must pause, Graph may have run parts of it."""
@@ -360,24 +619,59 @@ class _Round:
 
 
 class _Job:
-    """One job being written by this process."""
+    """One job being written by this process, under its runner's lease."""
 
-    def __init__(self, ctx: ActionContext, state: JobState, version: int, config: JobConfig) -> None:
+    def __init__(self, ctx: ActionContext, state: JobState, version: int, config: JobConfig, runner: JobRunner) -> None:
         self.ctx = ctx
         self.state = state
         self.version = version
         self.config = config
+        self.runner = runner
+        self._lock = asyncio.Lock()
+        """Serialises the job's saves (the loop's and the heartbeat's share `version`)."""
+        self._released = False
+        self._lost = False
 
     async def run(self, *, resume: bool) -> None:
+        task = asyncio.current_task()
+        heartbeat = asyncio.create_task(self._heartbeat(task), name=f"bulk-job-heartbeat-{self.state.job_id}")
         try:
             if resume:
                 await self._reconcile()
             await self._write_all()
         except VersionConflict:
-            logger.info("bulk job taken over by another runner: job=%s", self.state.job_id)
+            self._taken_over()
         except (StorageError, GraphError) as error:
             # Left open in the store: `resume_jobs` carries it on from its last recorded batch.
             logger.warning("bulk job stopped: job=%s error=%s", self.state.job_id, type(error).__name__)
+        except asyncio.CancelledError:
+            if not self._lost or task is None:
+                raise  # stopped (or the process is going away): the lease stays held until released or expired
+            task.uncancel()
+            self._taken_over()
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+
+    def _taken_over(self) -> None:
+        self.runner.held.discard(self.state.job_id)
+        logger.info("bulk job taken over by another runner: job=%s", self.state.job_id)
+
+    async def _heartbeat(self, task: asyncio.Task[Any] | None) -> None:
+        """Renew the lease while the job waits; if another runner has taken the job, stop the job at once."""
+        while not self._released:
+            await asyncio.sleep(self.config.heartbeat_interval())
+            if self._released:
+                return
+            try:
+                await self._save()
+            except VersionConflict:
+                self._lost = True
+                if task is not None:
+                    task.cancel()
+                return
+            except StorageError as error:
+                logger.warning("bulk job lease not renewed: job=%s error=%s", self.state.job_id, type(error).__name__)
 
     async def _write_all(self) -> None:
         rounds = 0
@@ -402,7 +696,7 @@ class _Job:
             else:
                 rounds = 0
         self.state.finished = True
-        await self._save()
+        await self._save(release=True)
         await _remove_from_index(self.ctx.services, self.state.job_id)
         await self._finish_card()
         logger.info("bulk job finished: job=%s failed=%d", self.state.job_id, len(self.state.failed))
@@ -483,14 +777,26 @@ class _Job:
 
     async def _pause(self) -> None:
         self.state.paused = True
-        await self._save()
+        await self._save(release=True)  # any instance's next sweep may carry it on
         await self.post_progress(detail=messages.bulk_job_paused())
         logger.info("bulk job paused: job=%s pending=%d", self.state.job_id, len(self.state.pending()))
 
-    async def _save(self) -> None:
-        self.version = await self.ctx.services.store.put(
-            NAMESPACE, self.state.job_id, _dump(self.state), expected_version=self.version, ttl=JOB_TTL
-        )
+    async def _save(self, *, release: bool = False) -> None:
+        """Write the state if nobody else has since, renewing this runner's lease (or giving it up for good).
+
+        Raises:
+            VersionConflict: another runner has written the job (it took the job over).
+        """
+        async with self._lock:
+            self._released = self._released or release
+            now = self.ctx.services.clock()
+            self.state.lease_owner = self.runner.runner_id
+            self.state.lease_until = now if self._released else now + self.config.lease
+            self.version = await self.ctx.services.store.put(
+                NAMESPACE, self.state.job_id, _dump(self.state), expected_version=self.version, ttl=JOB_TTL
+            )
+            if self._released:
+                self.runner.held.discard(self.state.job_id)
 
     async def post_progress(self, *, detail: str | None = None) -> None:
         """Send the progress card (first time) or update it in place."""

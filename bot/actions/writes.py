@@ -19,7 +19,7 @@ from bot.graph.batch import BatchPart, BatchResult
 from bot.graph.errors import GraphError
 from bot.graph.ids import AssignmentId, ClassId, OutcomeId, SubmissionId, TenantId, UserId
 from bot.graph.models import FeedbackOutcome, PointsOutcome, Submission, SubmissionStatus
-from bot.storage import AuditEntry
+from bot.storage import AuditEntry, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,11 @@ async def apply(
             outcome = _outcome(change, [results[part.id] for part in chunk_parts])
             applied.append(outcome)
             if outcome.ok:
-                await _audit(ctx, outcome, action, change_id, [results[part.id] for part in chunk_parts])
+                try:
+                    await _audit(ctx, outcome, action, change_id, [results[part.id] for part in chunk_parts])
+                except StorageUnavailable:
+                    # The write already happened in Graph: report it as done, never as "nothing changed".
+                    logger.warning("audit entry not stored (store unavailable): action=%s change=%s", action, change_id)
             _mirror(ctx, change, {part.id[0]: results[part.id] for part in chunk_parts})
         done += len(chunk)
         if progress is not None:

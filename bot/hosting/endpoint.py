@@ -5,7 +5,7 @@ mis-signed or unknown-key token, and serialises invoke bodies twice (500 for ada
 request first and hands the adapter an already authenticated request (`process_activity(AuthenticateRequestResult)`):
 
     missing / non-JSON Content-Type -> 415     body over `max_body_bytes` -> 413
-    malformed JSON / not an activity -> 400
+    malformed JSON / not an activity (no type, no conversation id) -> 400
     no or invalid channel token -> 401        valid token, wrong serviceUrl or channel endorsement -> 403
     tenant outside ALLOWED_TENANTS -> ignored: no router call, no reply; 201 for activities, 403 for invokes
     bot failure -> 500 (logged; no exception text in the response)
@@ -150,6 +150,8 @@ class MessagesEndpoint:
             return _error(400, "the body is not a valid activity")
         if not activity.type:
             return _error(400, "the activity has no type")
+        if not getattr(activity.conversation, "id", None):
+            return _error(400, "the activity has no conversation")
         is_invoke = activity.type == "invoke"
         try:
             result = await self._authentication.authenticate_request(activity, request.headers.get("Authorization", ""))

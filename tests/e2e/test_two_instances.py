@@ -413,3 +413,127 @@ async def test_soak_a_job_survives_its_instance_dying_in_a_minute_long_429_storm
 
     await assert_graded_exactly_once(sandbox, handover)
     assert sum(points_patches_per_submission(sandbox).values()) > 30
+
+
+# ---------------------------------------------------------------------------------------------- one runner per job
+
+
+class AuditGate:
+    """Wraps an instance's store: the job's Nth audit append waits for `opened` (Graph has run the batch already)."""
+
+    def __init__(self, store: Store, *, at: int) -> None:
+        self.real = store.append_audit
+        self.at = at
+        self.calls = 0
+        self.reached = asyncio.Event()
+        self.opened = asyncio.Event()
+
+    async def append_audit(self, entry: AuditEntry) -> int:
+        self.calls += 1
+        if self.calls == self.at:
+            self.reached.set()
+            await self.opened.wait()
+        return await self.real(entry)
+
+
+async def start_grading_on(sandbox: Sandbox, instance: BotInstance, dana: TeamsUser) -> tuple[dict[str, float], str]:
+    """Deliver a 30-student bulk grade to `instance`; returns the sheet and the job's id once the job is running."""
+    sheet = {name: float(40 + number) for number, name in enumerate(ungraded_students(sandbox, 30))}
+    text = f"grade {ESSAY} in {BIOLOGY}: " + ", ".join(f"{name} {points:g}" for name, points in sheet.items())
+    status, _ = await deliver(sandbox, instance, sandbox.teams.message(text, user=dana))
+    assert status < 300
+    [job_id] = list(jobs.runner_for(instance.assistant.services).tasks)
+    return sheet, job_id
+
+
+async def test_an_instance_started_while_another_is_mid_batch_leaves_the_job_to_it(
+    sandbox: Sandbox, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enroll_students(sandbox.stack, 15)
+    a = await deployment.start()
+    dana = teacher(sandbox)
+    await sign_in_through(sandbox, a, dana)
+    sandbox.stack.graph.reset_request_log()
+    gate = AuditGate(a.assistant.services.store, at=5)
+    monkeypatch.setattr(a.assistant.services.store, "append_audit", gate.append_audit)
+    sheet, job_id = await start_grading_on(sandbox, a, dana)
+    await asyncio.wait_for(gate.reached.wait(), WAIT)  # the batch is written, 4 of its audit entries are
+
+    b = await deployment.start()  # its start-up sweep sees A's live lease
+    taken_by_b = await jobs.resume_jobs(b.assistant.services, client_factory(b))
+    running_on_b = jobs.runner_for(b.assistant.services).running(job_id)
+    gate.opened.set()
+    await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT)
+
+    assert taken_by_b == [] and running_on_b is None
+    await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=0))
+    patches = points_patches_per_submission(sandbox)
+    assert len(patches) == 30 and set(patches.values()) == {1}, "nobody's points were sent twice"
+
+
+async def test_of_two_instances_racing_for_a_dead_instance_s_expired_lease_one_takes_the_job(
+    sandbox: Sandbox, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enroll_students(sandbox.stack, 15)
+    a = await deployment.start()
+    dana = teacher(sandbox)
+    await sign_in_through(sandbox, a, dana)
+    killer = JobKiller(a.assistant.services.store)
+    monkeypatch.setattr(a.assistant.services.store, "put", killer.put)
+    sheet, job_id = await start_grading_on(sandbox, a, dana)
+    await asyncio.wait_for(killer.killed.wait(), WAIT)
+    await asyncio.gather(*jobs.runner_for(a.assistant.services).tasks.values(), return_exceptions=True)
+    # A's process is gone without stopping: nothing released its lease.
+    b, c = await deployment.start(), await deployment.start()
+    early = await jobs.resume_jobs(b.assistant.services, client_factory(b))
+    both_read = asyncio.Barrier(2)
+
+    def racing(instance: BotInstance) -> jobs.ClientFactory:
+        services = instance.assistant.services
+        real_clock = services.clock
+        services.clock = lambda: real_clock() + jobs.DEFAULT_LEASE * 2  # the lease has run out on their clocks
+
+        async def factory(actor: Actor) -> EducationClient | None:
+            await both_read.wait()  # both read the expired lease before either writes: the compare-and-set decides
+            return await client_factory(instance)(actor)
+
+        return factory
+
+    taken = await asyncio.wait_for(
+        asyncio.gather(
+            jobs.resume_jobs(b.assistant.services, racing(b)), jobs.resume_jobs(c.assistant.services, racing(c))
+        ),
+        WAIT,
+    )
+    await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT)
+
+    assert early == []
+    assert sorted(taken) == [[], [job_id]]
+    await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=20))
+
+
+async def test_a_gracefully_stopped_instance_releases_its_job_to_the_next_at_once(
+    sandbox: Sandbox, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enroll_students(sandbox.stack, 15)
+    a = await start_instance(
+        sandbox,
+        storage_url=deployment.storage_url,
+        token_cache_key=deployment.token_cache_key,
+        shutdown_grace_seconds=0.1,
+    )
+    deployment.running.append(a)
+    dana = teacher(sandbox)
+    await sign_in_through(sandbox, a, dana)
+    gate = AuditGate(a.assistant.services.store, at=5)
+    monkeypatch.setattr(a.assistant.services.store, "append_audit", gate.append_audit)
+    sheet, job_id = await start_grading_on(sandbox, a, dana)
+    await asyncio.wait_for(gate.reached.wait(), WAIT)
+
+    await deployment.stop(a)  # SIGTERM: the job is cancelled after the grace, its lease released
+    b = await deployment.start()  # well within the 30 s lease
+    taken_at_start = jobs.runner_for(b.assistant.services).running(job_id) is not None
+    await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT)
+
+    assert taken_at_start
+    await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=0))
