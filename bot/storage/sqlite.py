@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -196,13 +197,26 @@ class SqliteStore:
             self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
             self._migrate(connection)
         except BaseException:
             connection.close()
             raise
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when another connection is
+        opening or migrating the same file at that moment, so retry within the busy timeout (this runs in a thread)."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     @staticmethod
     def _migrate(connection: sqlite3.Connection) -> None:

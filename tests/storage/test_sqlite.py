@@ -162,3 +162,12 @@ async def test_naive_clock_is_refused(tmp_path: Path) -> None:
             await store.claim("activity", "act-1", timedelta(hours=1))
     finally:
         await store.aclose()
+
+
+async def test_several_stores_opening_one_new_file_at_once_all_open(tmp_path: Path) -> None:
+    # SQLite answers "database is locked" without waiting when two connections switch one file to WAL together.
+    for attempt in range(20):
+        path = tmp_path / f"race-{attempt}.db"
+        stores = await asyncio.gather(*(SqliteStore.connect(path) for _ in range(4)))
+        for store in stores:
+            await store.aclose()
