@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import actions, fanout, graph, hosting, parse, roster
+from bench import actions, fanout, graph, hosting, instances, parse, roster
 
 OUTPUT = Path(__file__).resolve().parents[1] / "build" / "bench.json"
 
@@ -79,6 +79,11 @@ FIGURES = (
     Figure("fanout_1000_simulated_s", "s"),
     Figure("fanout_peak_per_conversation_per_s", "1/s", Goal("<=", 7)),
     Figure("fanout_peak_per_tenant_per_s", "1/s", Goal("<=", 25)),
+    Figure("instances1_activities_per_s", "1/s"),
+    Figure("instances1_p95_ms", "ms"),
+    Figure("instances2_activities_per_s", "1/s"),
+    Figure("instances2_p95_ms", "ms"),
+    Figure("instances_duplicate_writes", "count", Goal("==", 0)),
 )
 
 
@@ -123,6 +128,7 @@ def _sections(
             hosting.FIGURES,
             lambda: hosting.run(storage_url=storage_url, profile_dir=profile_dir, notes=notes),
         ),
+        ("instances", instances.FIGURES, lambda: instances.run(notes)),
     ]
 
 
