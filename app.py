@@ -48,6 +48,7 @@ from bot.hosting.outbound import OutboundConnector
 from bot.hosting.student_channel import ConnectorStudentChannel
 from bot.limits import DeadLetters, Limits, build_limits
 from bot.notify.notifier import Notifier
+from bot.notify.references import StoredConversationReferences
 from bot.router import AssistantRouter
 from bot.settings import AppType, Settings, SettingsError, load_settings
 from bot.storage import StorageUnavailable, open_store
@@ -158,7 +159,8 @@ def create_app(
     )
     adapter = CloudAdapter(authentication)
     outbound = OutboundConnector(credentials, http, app_id=app_id, scope=settings.bot_framework_scope)
-    students = ConnectorStudentChannel(outbound, app_id=app_id)
+    stored_service_url = references.service_url if isinstance(references, StoredConversationReferences) else None
+    students = ConnectorStudentChannel(outbound, app_id=app_id, stored_service_url=stored_service_url)
     bot = TeamsBot(
         router,
         app_id=app_id,
@@ -236,7 +238,8 @@ async def build_assistant(settings: Settings, *, cards_dir: Path = CARDS_DIR) ->
 async def create_assistant_app(settings: Settings) -> web.Application:
     """The whole product: `create_app` with the real router, notifications wired to the Bot Connector."""
     assistant = await build_assistant(settings)
-    app = create_app(settings, router=assistant.router, sign_in=assistant.sign_in)
+    references = StoredConversationReferences(assistant.services.store)
+    app = create_app(settings, router=assistant.router, sign_in=assistant.sign_in, references=references)
     hosting = app[HOSTING_KEY]
     store = assistant.services.store
     assistant.services.notifier = Notifier(

@@ -7,6 +7,7 @@ URL); the Teams handler reports it for every authenticated activity through `rem
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.graph.ids import TenantId, UserId
 from bot.hosting.outbound import ConnectorError, OutboundConnector
@@ -20,10 +21,18 @@ logger = logging.getLogger(__name__)
 class ConnectorStudentChannel:
     """`bot.notify.StudentChannel` through the Bot Connector REST API."""
 
-    def __init__(self, connector: OutboundConnector, *, app_id: str) -> None:
+    def __init__(
+        self,
+        connector: OutboundConnector,
+        *,
+        app_id: str,
+        stored_service_url: Callable[[str], Awaitable[str | None]] | None = None,
+    ) -> None:
+        """Build the channel; `stored_service_url` finds a tenant's service URL saved by any instance."""
         self._connector = connector
         self._app_id = app_id
         self._service_urls: dict[str, str] = {}
+        self._stored_service_url = stored_service_url
 
     def remember_service_url(self, tenant_id: str, service_url: str) -> None:
         """Keep the service URL Teams uses for this tenant."""
@@ -33,6 +42,8 @@ class ConnectorStudentChannel:
     async def send_personal(self, tenant_id: TenantId, user_id: UserId, reply: Reply) -> Delivery:
         """Create (or reopen) the student's 1:1 chat with the bot and post `reply` in the same call."""
         service_url = self._service_urls.get(tenant_id)
+        if service_url is None and self._stored_service_url is not None:
+            service_url = await self._stored_service_url(tenant_id)
         if service_url is None:
             return Delivery(status=0)
         parameters = {

@@ -173,3 +173,23 @@ async def test_a_student_who_blocked_the_bot_is_reported(world: World) -> None:
     last = str(teacher_chat.messages()[-1])
     assert "couldn't message Bob Jones" in last
     assert world.teams.personal_conversation(bob).messages() == []
+
+
+async def test_installation_saves_the_conversation_reference_in_the_store(world: World) -> None:
+    from app import ASSISTANT_KEY
+    from bot.notify.references import StoredConversationReferences
+
+    alice = world.teams.user(world.stack.user_id("Alice Smith"), "Alice Smith")
+    chat = world.teams.personal_conversation(alice)
+    update = {
+        "type": "conversationUpdate",
+        "from": alice.account(),
+        "conversation": chat.account(),
+        "membersAdded": [{"id": f"28:{world.stack.app_id}"}],
+    }
+    status, _ = await world.teams.send_to_bot(update)
+    assert status < 300
+    store = world.bot_runner.app[ASSISTANT_KEY].services.store
+    saved = await StoredConversationReferences(store).get(chat.id)
+    assert saved is not None and saved["conversation"]["id"] == chat.id
+    assert await StoredConversationReferences(store).service_url(world.stack.tenant_id) == world.teams.service_url
