@@ -193,3 +193,24 @@ async def test_installation_saves_the_conversation_reference_in_the_store(world:
     saved = await StoredConversationReferences(store).get(chat.id)
     assert saved is not None and saved["conversation"]["id"] == chat.id
     assert await StoredConversationReferences(store).service_url(world.stack.tenant_id) == world.teams.service_url
+
+
+async def test_sign_in_failure_and_verify_state_tell_the_teacher_what_to_do(world: World) -> None:
+    dana = teacher(world)
+    chat = world.teams.personal_conversation(dana)
+    for name, value in (
+        ("signin/failure", {"code": "resourcematchfailed", "message": "Resource match failed"}),
+        ("signin/verifyState", {"state": "cancelled"}),
+    ):
+        invoke = {
+            "type": "invoke",
+            "name": name,
+            "from": dana.account(),
+            "conversation": chat.account(),
+            "value": value,
+        }
+        status, _ = await world.teams.send_to_bot(invoke)
+        assert status == 200
+    texts = [str(message.get("text", "")) for message in chat.messages()]
+    assert any("IT admin" in text for text in texts)
+    assert any("cancelled" in text for text in texts)
