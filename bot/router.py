@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 DEDUPE_TTL = timedelta(hours=24)
 RESUME_TTL = timedelta(minutes=15)
 PRIVATE_VIEW_TTL = timedelta(days=7)
+_MAX_HELP_CARDS = 64
 
 CommandHandler: TypeAlias = Callable[[ActionContext, Any], Awaitable[Reply]]
 VerbHandler: TypeAlias = Callable[[ActionContext, CardAction], Awaitable[Reply]]
@@ -137,6 +138,7 @@ class AssistantRouter:
     ) -> None:
         self._services = services
         self._tokens = tokens
+        self._help_cards: dict[str | None, Mapping[str, Any]] = {}
         self._commands = dict(commands or command_table())
         self._verbs = dict(verbs or verb_table())
 
@@ -183,7 +185,7 @@ class AssistantRouter:
             await self._tokens.sign_out(actor)
             return Reply(text=messages.signed_out())
         if isinstance(command, Help):  # no Graph, no sign-in needed
-            return Reply(cards=(self._services.cards.render_view(help.help_view(command.topic)),))
+            return Reply(cards=(self._help_card(command.topic),))
         token = await self._tokens.graph_token(actor)
         if isinstance(token, SignInNeeded):
             await self._services.store.put(
@@ -218,8 +220,7 @@ class AssistantRouter:
             return await self._private_view(turn.actor, action)
         if action.verb is Verb.HELP:  # no Graph, no sign-in needed
             topic = action.extra.get("topic")
-            view = help.help_view(topic if isinstance(topic, str) else None)
-            return Reply(cards=(self._services.cards.render_view(view),))
+            return Reply(cards=(self._help_card(topic if isinstance(topic, str) else None),))
         dedupe_key = f"{_actor_key(turn.actor)}.{action.action_key}"
         earlier = await self._services.store.get("answers", dedupe_key)
         if earlier is not None and isinstance(earlier.value, dict):
@@ -272,6 +273,15 @@ class AssistantRouter:
         return await self._run(ctx, handler, command.model_copy(update=pinned))
 
     # ------------------------------------------------------------------------------------------- shared
+
+    def _help_card(self, topic: str | None) -> Mapping[str, Any]:
+        """The help card for a topic. It is static (no buttons, no names), so each is rendered once and kept."""
+        card = self._help_cards.get(topic)
+        if card is None:
+            card = self._services.cards.render_view(help.help_view(topic))
+            if len(self._help_cards) < _MAX_HELP_CARDS:
+                self._help_cards[topic] = card
+        return card
 
     def _context(self, actor: Actor, conversation: Conversation, token: GraphToken, outbox: Outbox) -> ActionContext:
         client = EducationClient(self._services.graph, token.access_token, tenant_id=actor.tenant_id)
