@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot import messages
-from bot.actions import grade, targeting
+from bot.actions import grade
 from bot.actions.answers import submission_button
 from bot.actions.context import ActionContext
 from bot.actions.returning import (
@@ -22,11 +22,11 @@ from bot.actions.returning import (
     ask,
     card_target,
     command_target,
+    every_student,
     is_graded,
     outcome_card,
     parked,
     progress_card,
-    student_names,
     summary_card,
     tell_students,
 )
@@ -98,28 +98,15 @@ async def _reassign_one(ctx: ActionContext, target: Target, feedback: str | None
 
 async def _reassign_all(ctx: ActionContext, command: Reassign) -> Reply:
     """Everyone graded (turned in or returned, with points or feedback): always confirmed, since each is messaged."""
-    found = await targeting.find_writable(
-        ctx,
-        command,
-        student=None,
-        assignment=command.assignment,
-        class_hint=command.class_hint,
-        needs_points=False,
-    )
-    if isinstance(found, Reply):
-        return found
-    assignment = found.assignment
-    assert assignment is not None  # the command names it
-    class_id = found.education_class.id
-    submissions = await ctx.services.submissions.all(ctx.client, ctx.teacher_key, class_id, assignment.id)
-    names = await student_names(ctx, class_id)
+    everyone = await every_student(ctx, command)
+    if isinstance(everyone, Reply):
+        return everyone
+    assignment = everyone.assignment
     changes: list[Change] = []
-    for student_id, submission in submissions.items():
+    for student_id, submission in everyone.submissions.items():
         if submission.status in (SubmissionStatus.REASSIGNED, SubmissionStatus.EXCUSED) or not is_graded(submission):
             continue
-        target = Target(
-            class_id, assignment, submission, student_id, names.get(student_id, messages.student_not_in_roster())
-        )
+        target = everyone.target(student_id, submission)
         changes.append(
             target.change(set_feedback=command.feedback is not None, feedback=command.feedback, then=Then.REASSIGN)
         )
@@ -127,13 +114,12 @@ async def _reassign_all(ctx: ActionContext, command: Reassign) -> Reply:
         return ctx.card(
             ResultView(title=assignment.display_name, status=messages.nothing_graded(assignment.display_name))
         )
-    reasons = [*found.doubts, messages.because_reassign_all(len(changes))]
+    reasons = [*everyone.doubts, messages.because_reassign_all(len(changes))]
     not_turned_in = [c.student_name for c in changes if c.old_status in _NOT_TURNED_IN]
     if not_turned_in:
         reasons.append(messages.because_not_turned_in_many(not_turned_in))
-    links = {s.id: s.web_url for s in submissions.values()}
     new = messages.reassign_planned(command.feedback, len(changes))
-    return await ask(ctx, ACTION, changes, old=None, new=new, reasons=reasons, links=links)
+    return await ask(ctx, ACTION, changes, old=None, new=new, reasons=reasons, links=everyone.links)
 
 
 async def _resume(ctx: ActionContext, payload: dict[str, Any]) -> Reply:

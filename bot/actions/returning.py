@@ -21,7 +21,7 @@ from bot.actions.pending import park
 from bot.actions.writes import MAX_PARTS, Applied, Change, Progress, Then, apply, plan_from
 from bot.cards.actions import CardAction, Verb
 from bot.cards.views import ConfirmView, ProgressView, ResultView
-from bot.commands.model import Command, Return
+from bot.commands.model import Command, Reassign, Return
 from bot.graph.ids import ClassId, SubmissionId, TenantId, UserId
 from bot.graph.models import Assignment, Submission, SubmissionStatus
 from bot.notify import Delivered
@@ -98,25 +98,14 @@ async def _return_one(ctx: ActionContext, target: Target, doubts: list[str]) -> 
 
 
 async def _return_all(ctx: ActionContext, command: Return) -> Reply:
-    found = await targeting.find_writable(
-        ctx,
-        command,
-        student=None,
-        assignment=command.assignment,
-        class_hint=command.class_hint,
-        needs_points=False,
-    )
-    if isinstance(found, Reply):
-        return found
-    assignment = found.assignment
-    assert assignment is not None  # the command names it
-    class_id = found.education_class.id
-    submissions = await ctx.services.submissions.all(ctx.client, ctx.teacher_key, class_id, assignment.id)
-    names = await student_names(ctx, class_id)
+    everyone = await every_student(ctx, command)
+    if isinstance(everyone, Reply):
+        return everyone
+    assignment = everyone.assignment
     changes: list[Change] = []
     not_turned_in: list[str] = []
     left_alone = already = 0
-    for student_id, submission in submissions.items():
+    for student_id, submission in everyone.submissions.items():
         status = submission.status
         if status not in (SubmissionStatus.SUBMITTED, SubmissionStatus.WORKING, SubmissionStatus.RETURNED):
             continue
@@ -126,18 +115,16 @@ async def _return_all(ctx: ActionContext, command: Return) -> Reply:
         if status is SubmissionStatus.RETURNED and not unpublished(submission):
             already += 1
             continue
-        target = Target(
-            class_id, assignment, submission, student_id, names.get(student_id, messages.student_not_in_roster())
-        )
+        target = everyone.target(student_id, submission)
         changes.append(target.change(then=Then.RETURN))
         if status is SubmissionStatus.WORKING:
             not_turned_in.append(target.student_name)
     if not changes:
         problem = messages.all_already_returned if already else messages.nothing_graded
         return ctx.card(ResultView(title=assignment.display_name, status=problem(assignment.display_name)))
-    links = {s.id: s.web_url for s in submissions.values()}
+    links = everyone.links
     extra = {"left_alone": left_alone}
-    doubts = list(found.doubts)
+    doubts = list(everyone.doubts)
     if not_turned_in:
         doubts.append(messages.because_not_turned_in_many(not_turned_in))
     if doubts:
@@ -213,6 +200,40 @@ def unpublished(submission: Submission) -> bool:
         if (draft_text or None) != (shown_text or None):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class EveryStudent:
+    """An assignment's submissions with the students' names: what "return Essay 2" / "reassign Essay 2" act on."""
+
+    assignment: Assignment
+    class_id: ClassId
+    submissions: dict[UserId, Submission]
+    names: dict[UserId, str]
+    doubts: tuple[str, ...]
+
+    def target(self, student_id: UserId, submission: Submission) -> Target:
+        name = self.names.get(student_id, messages.student_not_in_roster())
+        return Target(self.class_id, self.assignment, submission, student_id, name)
+
+    @property
+    def links(self) -> dict[SubmissionId, str | None]:
+        return {s.id: s.web_url for s in self.submissions.values()}
+
+
+async def every_student(ctx: ActionContext, command: Return | Reassign) -> EveryStudent | Reply:
+    """Resolve the command's assignment (no student) and read all its submissions and the students' names."""
+    found = await targeting.find_writable(
+        ctx, command, student=None, assignment=command.assignment, class_hint=command.class_hint, needs_points=False
+    )
+    if isinstance(found, Reply):
+        return found
+    assignment = found.assignment
+    assert assignment is not None  # the command names it
+    class_id = found.education_class.id
+    submissions = await ctx.services.submissions.all(ctx.client, ctx.teacher_key, class_id, assignment.id)
+    names = await student_names(ctx, class_id)
+    return EveryStudent(assignment, class_id, submissions, names, found.doubts)
 
 
 async def command_target(
