@@ -26,7 +26,7 @@ def error_card(ctx: ActionContext, problem: str, *, next_step: str | None = None
     return ctx.card(view)
 
 
-async def result_card(ctx: ActionContext, applied: Applied, *, undo_change_id: str | None = None) -> Reply:
+async def result_card(ctx: ActionContext, applied: Applied) -> Reply:
     """ "Alice Smith — Essay 2: 85/100, saved, not yet returned" with [Return] [Add feedback] [Undo]."""
     change = applied.change
     if not applied.ok:
@@ -39,11 +39,9 @@ async def result_card(ctx: ActionContext, applied: Applied, *, undo_change_id: s
     status = applied.status.value if applied.status else None
     returned = applied.status in (SubmissionStatus.RETURNED, SubmissionStatus.REASSIGNED, SubmissionStatus.EXCUSED)
     undo_button = None
-    if undo_change_id is None:
-        entries = await ctx.services.store.last_change(ctx.actor.tenant_id, ctx.actor.user_id)
-        if entries:
-            nonce = await park(ctx, PENDING_UNDO, {"change_id": entries[0].change_id})
-            undo_button = CardAction(verb=Verb.UNDO, nonce=nonce)
+    if applied.change_id is not None:  # [Undo] restores exactly this change (the audit knows its before-values)
+        nonce = await park(ctx, PENDING_UNDO, {"change_id": applied.change_id})
+        undo_button = CardAction(verb=Verb.UNDO, nonce=nonce)
     view = ResultView(
         title=messages.result_title(change.student_name, change.assignment_name),
         points=points,

@@ -66,6 +66,8 @@ class Applied:
     change: Change
     error: GraphError | None
     status: SubmissionStatus | None
+    change_id: str | None = None
+    """The audit change this write belongs to (what [Undo] restores); None where nothing was written here."""
 
     @property
     def ok(self) -> bool:
@@ -160,7 +162,7 @@ async def apply(
         parts = [part for _, _, chunk_parts in chunk for part in chunk_parts]
         results = {result.id: result for result in await ctx.client.batch(parts)} if parts else {}
         for _, change, chunk_parts in chunk:
-            outcome = _outcome(change, [results[part.id] for part in chunk_parts])
+            outcome = _outcome(change, [results[part.id] for part in chunk_parts], change_id)
             applied.append(outcome)
             if outcome.ok:
                 try:
@@ -177,13 +179,13 @@ async def apply(
     return applied
 
 
-def _outcome(change: Change, results: Sequence[BatchResult]) -> Applied:
+def _outcome(change: Change, results: Sequence[BatchResult], change_id: str) -> Applied:
     error = next((r.error for r in results if r.error is not None), None)
     status = change.old_status
     for result in results:
         if result.ok and result.id.startswith("t"):
             status = result.parse(Submission).status
-    return Applied(change=change, error=error, status=status)
+    return Applied(change=change, error=error, status=status, change_id=change_id)
 
 
 async def _audit(
