@@ -23,14 +23,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from bot import messages
 from bot.actions import bulk, excuse, feedback, grade, help, reassign, returning, sheet, status, undo
-from bot.actions.answers import error_card
+from bot.actions.answers import error_card, error_view
 from bot.actions.context import ActionContext, Services
 from bot.actions.pending import take
 from bot.actions.targeting import PENDING_COMMAND, NotATeacher
 from bot.auth.obo import AuthProblem, GraphToken
 from bot.auth.signin import SignInNeeded, login_request_response
 from bot.cards.actions import CardAction, CardActionError, Verb, for_user, parse_card_action
-from bot.cards.views import ErrorView, PublicResultView
+from bot.cards.views import PublicResultView
 from bot.commands import parse_command
 from bot.commands.model import (
     BulkGrade,
@@ -355,26 +355,19 @@ class AssistantRouter:
         return _reply_from(document.value)
 
     def _parse_error(self, error: ParseError) -> Reply:
-        card = self._services.cards.render_view(_error_view(messages.not_understood(error.reason), error.usage))
+        view = error_view(messages.not_understood(error.reason), next_step=messages.help_hint(), usage=error.usage)
+        card = self._services.cards.render_view(view)
         return Reply(cards=(card,))
 
     def _plain_error(self, problem: str) -> Reply:
-        return Reply(cards=(self._services.cards.render_view(_error_view(problem, None)),))
+        view = error_view(problem, next_step=messages.help_hint())
+        return Reply(cards=(self._services.cards.render_view(view),))
 
     def _storage_unavailable(self) -> Reply:
         return self._plain_error(messages.storage_unavailable())
 
     def _auth_problem(self, problem: AuthProblem) -> Reply:
         return self._plain_error(messages.auth_problem(problem.value))
-
-
-def _error_view(problem: str, usage: str | None) -> ErrorView:
-    return ErrorView(
-        problem=problem,
-        next_step=messages.help_hint(),
-        usage=messages.try_instead(usage) if usage else None,
-        help_button=CardAction(verb=Verb.HELP),
-    )
 
 
 def _actor_key(actor: Actor) -> str:

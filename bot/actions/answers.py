@@ -15,15 +15,19 @@ from bot.turn import Reply
 PENDING_UNDO = "undo"
 
 
-def error_card(ctx: ActionContext, problem: str, *, next_step: str | None = None, usage: str | None = None) -> Reply:
-    """What went wrong and what to do next (with [Help])."""
-    view = ErrorView(
+def error_view(problem: str, *, next_step: str | None = None, usage: str | None = None) -> ErrorView:
+    """What went wrong, what to do next, the closest correct usage, and [Help]."""
+    return ErrorView(
         problem=problem,
         next_step=next_step,
         usage=messages.try_instead(usage) if usage else None,
         help_button=CardAction(verb=Verb.HELP),
     )
-    return ctx.card(view)
+
+
+def error_card(ctx: ActionContext, problem: str, *, next_step: str | None = None, usage: str | None = None) -> Reply:
+    """`error_view` as a reply."""
+    return ctx.card(error_view(problem, next_step=next_step, usage=usage))
 
 
 async def result_card(ctx: ActionContext, applied: Applied) -> Reply:
