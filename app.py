@@ -46,6 +46,7 @@ from bot.hosting import (
 )
 from bot.hosting.outbound import OutboundConnector
 from bot.hosting.student_channel import ConnectorStudentChannel
+from bot.http_transport import PooledTransport
 from bot.limits import DeadLetters, Limits, build_limits
 from bot.notify.notifier import Notifier
 from bot.notify.references import StoredConversationReferences
@@ -57,6 +58,8 @@ from bot.turn import Actor, Conversation, Outbox, Router, SignInGate
 
 CARDS_DIR = Path(__file__).resolve().parent / "cards"
 _CANCEL_AFTER_GRACE_SECONDS = 1.0
+CONNECTOR_CONNECTIONS = 100
+"""Connections to the Bot Connector (and token endpoints) kept open at once."""
 """After the app's own drain, how long aiohttp still waits for a request handler before cancelling it."""
 
 logger = logging.getLogger(__name__)
@@ -134,7 +137,9 @@ def create_app(
     if unauthenticated:
         logger.warning("accepting unauthenticated requests (DANGEROUSLY_ALLOW_UNAUTHENTICATED_REQUESTS, no app id)")
 
-    http = httpx.AsyncClient(timeout=10.0)
+    # Every turn posts a typing indicator and a reply: keep as many connections alive as turns run at once, so a busy
+    # minute reuses them instead of opening (and, against Teams, TLS-handshaking) a new one per reply.
+    http = httpx.AsyncClient(timeout=10.0, transport=PooledTransport(max_connections=CONNECTOR_CONNECTIONS))
     credentials = CachedCredentialsFactory(
         app_id=app_id,
         password=settings.app_password.get_secret_value(),

@@ -48,6 +48,7 @@ from bot.graph.models import (
 from bot.graph.points import validate_points
 from bot.graph.requests import GraphRequest
 from bot.graph.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
+from bot.http_transport import PooledTransport
 from bot.settings import Settings
 
 __all__ = ["EducationClient", "GraphHttp", "GraphResponse"]
@@ -56,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 PREFER_HEADER = "include-unknown-enum-members"
 DEFAULT_MAX_PAGES = 100
+GRAPH_CONNECTIONS = 100
+"""Connections to Graph kept open at once (every tenant, teacher and bulk job of the process together)."""
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -126,11 +129,10 @@ class GraphHttp:
         root = (base_url or settings.graph_base_url).rstrip("/")
         client = httpx.AsyncClient(
             base_url=root,
-            transport=transport,
+            # As many kept-alive connections as requests in flight at once (turns of several tenants, bulk batches):
+            # with fewer, a busy minute re-handshakes TLS for most requests.
+            transport=transport or PooledTransport(max_connections=GRAPH_CONNECTIONS),
             timeout=httpx.Timeout(settings.graph_timeout_seconds),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0),
-            http1=True,
-            http2=False,
             follow_redirects=False,
         )
         return cls(client, root, policy, before_request=before_request)

@@ -8,6 +8,11 @@ Checks, in order: `Bearer` scheme; a JWT whose header names an allowed RSA algor
 that kid (the keys are fetched again, at most once per `min_refresh_seconds`, when a kid is unknown); the key is
 endorsed for the activity's channel (`msteams`); the RS signature; `exp`/`nbf` with five minutes of leeway (as the Bot
 Framework allows); `iss` = the configured issuer; `aud` = the app id; `serviceurl` = the activity's serviceUrl.
+
+Teams sends the same token on every activity for about an hour, so a token whose signature and claims were verified
+is remembered (keyed by the whole token, at most `VERIFIED_TOKENS` of them) until it expires: a later request with it
+skips the RSA verification but still gets the per-request checks (expiry, the key still published and endorsed for
+the channel, `serviceurl`). Only tokens that passed every check are remembered.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ logger = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS: Final = ("RS256", "RS384", "RS512")
 CLOCK_SKEW_SECONDS: Final = 300
 KEYS_LIFETIME_SECONDS: Final = 24 * 3600
+VERIFIED_TOKENS: Final = 4096
+"""Verified tokens remembered at most (the oldest is forgotten first)."""
 
 
 class ChannelAuthError(Exception):
@@ -44,6 +51,15 @@ class ChannelAuthError(Exception):
 class _Key:
     jwk: Mapping[str, Any]
     endorsements: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature, issuer and audience passed: its claims, signing key id and expiry."""
+
+    claims: dict[str, Any]
+    kid: str
+    expires: float
 
 
 class ChannelTokenValidator:
@@ -76,6 +92,7 @@ class ChannelTokenValidator:
         self._clock = clock
         self._min_refresh_seconds = min_refresh_seconds
         self._keys: dict[str, _Key] = {}
+        self._verified: dict[str, _Verified] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.key_fetches = 0
@@ -97,6 +114,9 @@ class ChannelTokenValidator:
                 token whose key is not endorsed for the channel or whose `serviceurl` differs.
         """
         token = _bearer(authorization)
+        verified = self._verified.get(token)
+        if verified is not None:
+            return await self._recheck(verified, token, channel_id=channel_id, service_url=service_url)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -129,11 +149,26 @@ class ChannelTokenValidator:
             raise ChannelAuthError(401, "wrong issuer") from None
         except (jwt.InvalidTokenError, jwt.PyJWKError):
             raise ChannelAuthError(401, "invalid token") from None
-        if not channel_id or channel_id not in key.endorsements:
-            raise ChannelAuthError(403, "signing key not endorsed for the channel")
-        if claims.get("serviceurl") != service_url:
-            raise ChannelAuthError(403, "serviceurl claim does not match the activity")
+        self._remember(token, _Verified(claims, kid, float(claims["exp"])))
+        _check_request(claims, key, channel_id=channel_id, service_url=service_url)
         return claims
+
+    async def _recheck(self, verified: _Verified, token: str, *, channel_id: str, service_url: str) -> dict[str, Any]:
+        """The per-request checks of a token verified before (its signature and claims need no second look)."""
+        if self._clock() > verified.expires + CLOCK_SKEW_SECONDS:
+            self._verified.pop(token, None)
+            raise ChannelAuthError(401, "token expired")
+        key = await self._key(verified.kid)
+        if key is None:  # the key was withdrawn since: the token no longer proves anything
+            self._verified.pop(token, None)
+            raise ChannelAuthError(401, "unknown signing key")
+        _check_request(verified.claims, key, channel_id=channel_id, service_url=service_url)
+        return dict(verified.claims)
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        while len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = verified
 
     async def _key(self, kid: str) -> _Key | None:
         if self._fresh() and kid in self._keys:
@@ -178,6 +213,13 @@ class ChannelTokenValidator:
         if document is not payload:
             raise ValueError("expected a JSON object")
         return document
+
+
+def _check_request(claims: Mapping[str, Any], key: _Key, *, channel_id: str, service_url: str) -> None:
+    if not channel_id or channel_id not in key.endorsements:
+        raise ChannelAuthError(403, "signing key not endorsed for the channel")
+    if claims.get("serviceurl") != service_url:
+        raise ChannelAuthError(403, "serviceurl claim does not match the activity")
 
 
 def _bearer(authorization: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,7 +109,22 @@ async def test_grade_by_message(harness: Harness) -> None:
     reply = await harness.say("@Grading Assistant grade Alice Smith 85 on Essay 2 in Biology 101")
     assert harness.turns.points("Alice Smith") == 85
     assert "85/100" in card_text(reply)
-    assert harness.outbox.typing_shown == 1
+    assert harness.outbox.typing_shown == 0  # answered at once: no indicator, no extra connector request
+
+
+async def test_slow_turn_shows_typing_until_it_answers(
+    harness: Harness, stack: SandboxStack, services: Services
+) -> None:
+    harness.router = AssistantRouter(services, harness.tokens, typing_after=0.05, typing_every=0.1)
+    await harness.say("grade Alice Smith 80 on Essay 2 in Biology 101")  # warm: the next grade is one round trip
+    assert harness.outbox.typing_shown == 0
+    stack.graph.knobs.latency_seconds = 0.3
+    reply = await harness.say("grade Alice Smith 85 on Essay 2 in Biology 101")
+    shown = harness.outbox.typing_shown
+    assert 2 <= shown <= 4  # at 0.05 s, then every 0.1 s while Graph takes 0.3 s
+    assert "85/100" in card_text(reply) and harness.turns.points("Alice Smith") == 85
+    await asyncio.sleep(0.25)
+    assert harness.outbox.typing_shown == shown  # none after the answer
 
 
 async def test_not_understood_shows_usage_and_writes_nothing(harness: Harness) -> None:

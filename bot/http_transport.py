@@ -1,0 +1,122 @@
+"""`PooledTransport`: httpx requests sent over aiohttp's connection pool.
+
+The bot talks HTTP through httpx everywhere (request building, `MockTransport` in tests, httpx's exceptions and
+response model); only the bytes on the wire go through this transport. Why: httpcore's pool (httpx's default) walks
+every pooled connection on every request and asks each socket whether it expired (an anyio attribute lookup plus a
+`getpeername` and a `select` per connection), so with the 60-100 connections a busy process keeps open to Graph and
+to the Bot Connector the pool bookkeeping cost more CPU than the turns themselves (measured: ~70% of the event
+loop's time under 64 concurrent grades). aiohttp's connector, already in the process for the web server, hands out
+a kept-alive connection in constant time.
+
+Behaviour kept from httpx: the same TLS trust (`httpx.create_ssl_context`, honouring SSL_CERT_FILE), proxies from
+the environment (read once per transport and host), no redirects followed, content-encoding decoded by httpx (the body
+is handed over undecoded), and failures raised as httpx's exceptions (connect errors, timeouts, a server that closed
+the connection).
+
+    http = httpx.AsyncClient(transport=PooledTransport(max_connections=100))
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+
+import aiohttp
+import httpx
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over one aiohttp `ClientSession` (created on first use, inside the running loop)."""
+
+    def __init__(
+        self, *, max_connections: int = 100, keepalive_seconds: float = 30.0, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        """Prepare the transport (no connection is opened yet).
+
+        Args:
+            max_connections: connections open at once, all hosts together; further requests wait for one.
+            keepalive_seconds: how long an idle connection is kept for reuse.
+            verify: certificate checking as httpx's `verify` (True: the system's trust store or SSL_CERT_FILE).
+        """
+        self._ssl = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        self._max_connections = max_connections
+        self._keepalive = keepalive_seconds
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies = urllib.request.getproxies()  # read once: per request it costs more than the request itself
+        self._proxy_of: dict[tuple[str, str], str | None] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=self._keepalive, ssl=self._ssl
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request and read the whole response (the bot's requests and answers are small JSON).
+
+        Raises:
+            httpx.ConnectError: the host could not be reached.
+            httpx.ConnectTimeout / httpx.ReadTimeout / httpx.PoolTimeout: a timeout of the request's `Timeout` passed.
+            httpx.RemoteProtocolError: the server closed the connection or answered something that is not HTTP.
+            httpx.ReadError: the body broke off.
+        """
+        session = self._open()
+        timeouts = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeouts.get("pool"),
+            sock_connect=timeouts.get("connect"),
+            sock_read=timeouts.get("read"),
+        )
+        body = await request.aread()
+        headers = [(name, value) for name, value in request.headers.multi_items() if name.lower() != "content-length"]
+        try:
+            async with session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=timeout,
+                proxy=self._proxy(request.url),
+            ) as answer:
+                content = await answer.read()
+                return httpx.Response(
+                    answer.status,
+                    headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.raw_headers],
+                    content=content,
+                    request=request,
+                    extensions={"http_version": b"HTTP/1.1"},
+                )
+        except aiohttp.ConnectionTimeoutError as error:
+            raise httpx.ConnectTimeout(str(error) or "connect timeout", request=request) from error
+        except aiohttp.SocketTimeoutError as error:
+            raise httpx.ReadTimeout(str(error) or "read timeout", request=request) from error
+        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
+            raise httpx.PoolTimeout(str(error) or "timed out waiting for a connection", request=request) from error
+        except aiohttp.ClientConnectorError as error:
+            raise httpx.ConnectError(str(error), request=request) from error
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientResponseError) as error:
+            raise httpx.RemoteProtocolError(str(error), request=request) from error
+        except aiohttp.ClientPayloadError as error:
+            raise httpx.ReadError(str(error), request=request) from error
+        except aiohttp.ClientError as error:
+            raise httpx.TransportError(str(error), request=request) from error
+
+    def _proxy(self, url: httpx.URL) -> str | None:
+        """The proxy for this URL from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), as httpx would use."""
+        key = (url.scheme, url.host)
+        if key not in self._proxy_of:
+            bypass = not self._proxies or bool(urllib.request.proxy_bypass(url.host))
+            self._proxy_of[key] = None if bypass else self._proxies.get(url.scheme)
+        return self._proxy_of[key]
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
