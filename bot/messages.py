@@ -614,8 +614,8 @@ def undo_status_only(who: str) -> str:
     return f"That change only returned the work, and a return can't be taken back — {who} has already seen it."
 
 
-def undo_button_used() -> str:
-    return "That Undo was already used or has expired."
+def undo_unknown_change() -> str:
+    return "That Undo isn't for one of your recent changes, so I left everything as it is."
 
 
 def undo_not_latest() -> str:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from bot import messages
 from bot.actions.context import ActionContext
-from bot.actions.pending import park
 from bot.actions.writes import Applied, Change
-from bot.cards.actions import CardAction, Verb
+from bot.cards.actions import CardAction, Verb, undo_action
 from bot.cards.views import ErrorView, ResultView
 from bot.graph.errors import GraphError
 from bot.graph.models import SubmissionStatus
 from bot.turn import Reply
-
-PENDING_UNDO = "undo"
 
 
 def error_view(problem: str, *, next_step: str | None = None, usage: str | None = None) -> ErrorView:
@@ -44,8 +41,7 @@ async def result_card(ctx: ActionContext, applied: Applied) -> Reply:
     returned = applied.status in (SubmissionStatus.RETURNED, SubmissionStatus.REASSIGNED, SubmissionStatus.EXCUSED)
     undo_button = None
     if applied.change_id is not None:  # [Undo] restores exactly this change (the audit knows its before-values)
-        nonce = await park(ctx, PENDING_UNDO, {"change_id": applied.change_id})
-        undo_button = CardAction(verb=Verb.UNDO, nonce=nonce)
+        undo_button = undo_action(applied.change_id)
     view = ResultView(
         title=messages.result_title(change.student_name, change.assignment_name),
         points=points,

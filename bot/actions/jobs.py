@@ -34,11 +34,9 @@ from typing import Any, cast
 from pydantic import BaseModel, Field
 
 from bot import messages
-from bot.actions.answers import PENDING_UNDO
 from bot.actions.context import ActionContext, Services
-from bot.actions.pending import park
 from bot.actions.writes import MAX_PARTS, Applied, Change, Then, apply
-from bot.cards.actions import CardAction, Verb
+from bot.cards.actions import undo_action
 from bot.cards.views import ProgressView, ResultView
 from bot.graph.client import EducationClient
 from bot.graph.errors import GraphError, GraphThrottled, GraphTimeout, GraphUnauthorized, GraphUnavailable
@@ -248,8 +246,7 @@ async def summary_card(
     failures = [messages.bulk_failure(changes[index].student_name, status) for index, status in sorted(failed.items())]
     undo_button = None
     if graded > 0:
-        nonce = await park(ctx, PENDING_UNDO, {"change_id": change_id})
-        undo_button = CardAction(verb=Verb.UNDO, nonce=nonce)
+        undo_button = undo_action(change_id)
     view = ResultView(
         title=messages.bulk_result_title(title, graded, len(changes)),
         status=messages.status_after_write(None) if graded else None,

@@ -1,8 +1,8 @@
 """Undo the teacher's last change ("undo", or [Undo] on a result card): the exact previous points (none → cleared)
 and feedback come back; a return cannot be taken back, and the reply says so.
 
-Card verbs handled here: `Verb.UNDO` → `on_undo` (its nonce, parked by `answers.result_card` or the bulk summary
-under kind "undo", names the change the card showed).
+Card verbs handled here: `Verb.UNDO` → `on_undo` (the button names the change the card showed, `extra.change`; the
+audit log says whose change it is, so a forged or foreign change id finds nothing of the clicking teacher's).
 
 An [Undo] button undoes only the change it was shown with, and only while that is still the teacher's latest change:
 after a later change an old button refuses (undoing out of order would overwrite the later values) and points to
@@ -20,9 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot import messages
-from bot.actions.answers import PENDING_UNDO, error_card
+from bot.actions.answers import error_card
 from bot.actions.context import ActionContext
-from bot.actions.pending import take
 from bot.actions.writes import Applied, Change, apply, plan_from
 from bot.cards.actions import CardAction
 from bot.cards.views import ResultView
@@ -50,14 +49,14 @@ async def run(ctx: ActionContext, command: Undo) -> Reply:
 
 async def on_undo(ctx: ActionContext, action: CardAction) -> Reply:
     """[Undo] on a result card: undoes that card's change if it is still the latest, once."""
-    payload = await take(ctx, PENDING_UNDO, action.nonce or "")
-    if payload is None:
-        return error_card(ctx, messages.undo_button_used())
-    wanted = str(payload.get("change_id", ""))
+    wanted = str(action.extra.get("change", ""))
     entries = await ctx.services.store.last_change(ctx.actor.tenant_id, ctx.actor.user_id)
     if entries and entries[0].change_id == wanted:
         return await _undo(ctx, entries)
-    if await _was_undone(ctx, wanted):
+    mine = await _recent_entries_of(ctx, wanted)
+    if not mine:  # another teacher's change, a forged id, or one too old to undo
+        return error_card(ctx, messages.undo_unknown_change())
+    if any(entry.undone_by is not None for entry in mine):
         return error_card(ctx, messages.undo_already_done())
     return error_card(ctx, messages.undo_not_latest())
 
@@ -177,12 +176,12 @@ def _points_shown(change: Change) -> str:
     return messages.change_of(old, new)
 
 
-async def _was_undone(ctx: ActionContext, change_id: str) -> bool:
-    """Whether the teacher's recent audit shows `change_id` undone."""
+async def _recent_entries_of(ctx: ActionContext, change_id: str) -> list[AuditEntry]:
+    """The audit entries of `change_id` among the teacher's own recent ones (none: not theirs, or too old)."""
     recent = await ctx.services.store.list_audit(
         tenant_id=ctx.actor.tenant_id, teacher_id=ctx.actor.user_id, limit=_SEARCH_DEPTH
     )
-    return any(entry.change_id == change_id and entry.undone_by is not None for entry in recent)
+    return [entry for entry in recent if entry.change_id == change_id]
 
 
 def _number(value: Any) -> float | None:

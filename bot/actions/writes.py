@@ -175,7 +175,9 @@ async def apply(
         if progress is not None:
             await progress(done, len(changes))
     failed = sum(1 for a in applied if not a.ok)
-    logger.info("outcome writes: action=%s changes=%d failed=%d", action, len(applied), failed)
+    # One successful write per turn is the common case (and in the audit log): INFO only for failures and bulk writes.
+    level = logging.INFO if failed or len(applied) > 1 else logging.DEBUG
+    logger.log(level, "outcome writes: action=%s changes=%d failed=%d", action, len(applied), failed)
     return applied
 
 

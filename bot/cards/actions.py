@@ -36,6 +36,8 @@ KEY_PATTERN: Final = r"^[A-Za-z0-9\-_]{1,128}$"
 """Nonces and action keys: URL-safe tokens."""
 
 _EXTRA_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_CHANGE_ID = re.compile(r"^[0-9a-f]{32}$")
+"""A change id as `actions.writes.apply` makes them (uuid4 hex)."""
 _POINTS_TEXT = re.compile(r"^[0-9]{1,9}(?:\.[0-9]{1,6})?$|^\.[0-9]{1,6}$")
 _ID = re.compile(ID_PATTERN)
 
@@ -100,7 +102,7 @@ _REQUIRED: Final[Mapping[Verb, frozenset[str]]] = {
     Verb.SUBMISSION_EXCUSE: _SUBMISSION_TARGET,
     Verb.FEEDBACK_OPEN: _SUBMISSION_TARGET,
     Verb.REASSIGN_OPEN: _SUBMISSION_TARGET,
-    Verb.UNDO: frozenset({"nonce"}),
+    Verb.UNDO: frozenset({"extra.change"}),
     Verb.PICK_STUDENT: frozenset({"student_id"}),
     Verb.PICK_CLASS: frozenset({"class_id"}),
     Verb.PICK_ASSIGNMENT: frozenset({"assignment_id"}),
@@ -400,7 +402,15 @@ def _check_extra_values(action: CardAction) -> CardAction | CardActionError:
     page = action.extra.get("page")
     if page is not None and (isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= 10_000):
         return CardActionError(reason=CardActionErrorReason.MALFORMED_FIELD, field="extra.page")
+    change = action.extra.get("change")
+    if change is not None and not (isinstance(change, str) and _CHANGE_ID.match(change)):
+        return CardActionError(reason=CardActionErrorReason.MALFORMED_FIELD, field="extra.change")
     return action
+
+
+def undo_action(change_id: str) -> CardAction:
+    """[Undo] of one change: the button names the change (the audit log holds who made it and its before-values)."""
+    return CardAction(verb=Verb.UNDO, extra={"change": change_id})
 
 
 def with_submit_fallbacks(card: Mapping[str, Any]) -> dict[str, Any]:

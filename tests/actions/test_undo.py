@@ -88,8 +88,16 @@ async def test_double_click_undoes_once(turns: Turns) -> None:
     second = await undo.on_undo(ctx, button)
     assert turns.points("Carol Diaz") == 60, "only the 70 was undone, not the 60 as well"
     assert "Points restored" in card_text(first)
-    assert "already used" in card_text(second)
+    assert "already undone" in card_text(second)
     assert len([e for e in await audit(ctx) if e.action == "undo"]) == 1
+
+
+async def test_an_undo_button_with_a_malformed_change_id_is_refused() -> None:
+    for change in ("", "x" * 32, "../../etc", 12):
+        assert not isinstance(
+            parse_card_action({"verb": "undo", "action_key": "k1", "extra": {"change": change}}), CardAction
+        )
+    assert not isinstance(parse_card_action({"verb": "undo", "action_key": "k1"}), CardAction)
 
 
 async def test_a_click_racing_a_typed_undo_undoes_once(turns: Turns) -> None:
@@ -165,7 +173,7 @@ async def test_one_teacher_cannot_use_anothers_undo_button(turns: Turns) -> None
     result = await graded(turns.context(), "grade Alice Smith 85 on Essay 2 in Biology 101")
     button = undo_button(result)
     stolen = await undo.on_undo(turns.context("Priya Raman"), button)
-    assert "already used or has expired" in card_text(stolen)
+    assert "isn't for one of your recent changes" in card_text(stolen)
     assert turns.points("Alice Smith") == 85
     await undo.on_undo(turns.context(), button)
     assert turns.points("Alice Smith") is None

@@ -122,8 +122,13 @@ def test_the_documented_invoke_shape_is_read() -> None:
             CardActionErrorReason.MALFORMED_FIELD,
             "submission_id",
         ),
-        ({"verb": "undo", "action_key": "k"}, CardActionErrorReason.MISSING_FIELD, "nonce"),
-        ({"verb": "undo", "action_key": "k", "nonce": "a/b"}, CardActionErrorReason.MALFORMED_FIELD, "nonce"),
+        ({"verb": "undo", "action_key": "k"}, CardActionErrorReason.MISSING_FIELD, "extra.change"),
+        ({"verb": "grade.confirm", "action_key": "k", "nonce": "a/b"}, CardActionErrorReason.MALFORMED_FIELD, "nonce"),
+        (
+            {"verb": "undo", "action_key": "k", "extra": {"change": "../../x"}},
+            CardActionErrorReason.MALFORMED_FIELD,
+            "extra.change",
+        ),
         ({"verb": "help", "action_key": "k", "extra": "x"}, CardActionErrorReason.MALFORMED_FIELD, "extra"),
         (
             {"verb": "help", "action_key": "k", "extra": {"nested": {"a": 1}}},

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft6Validator
 
-from bot.cards.actions import CardAction, SheetFilter, Verb, for_user, parse_card_action
+from bot.cards.actions import CardAction, SheetFilter, Verb, for_user, parse_card_action, undo_action
 from bot.cards.renderer import CardLibrary
 from bot.cards.views import (
     VIEWS,
@@ -139,7 +139,7 @@ def edge_views() -> dict[str, list[CardView]]:
                 note=TRICKY,
                 return_button=button(Verb.SUBMISSION_RETURN, **target),
                 feedback_button=button(Verb.FEEDBACK_OPEN, **target),
-                undo_button=button(Verb.UNDO, nonce="n1"),
+                undo_button=undo_action("0123456789abcdef0123456789abcdef"),
             ),
         ],
         "result_public": [PublicResultView(summary=TRICKY)],
@@ -319,7 +319,7 @@ def test_every_button_round_trips_through_parse_card_action(library: CardLibrary
 
 
 def test_result_buttons_carry_the_view_s_actions(library: CardLibrary) -> None:
-    undo = button(Verb.UNDO, nonce="undo-1")
+    undo = undo_action("fedcba9876543210fedcba9876543210")
     returning = button(Verb.SUBMISSION_RETURN, class_id=CLASS, assignment_id=ASSIGNMENT, submission_id=SUBMISSION)
 
     card = library.render_view(ResultView(title="Alice Smith — Essay 2", return_button=returning, undo_button=undo))

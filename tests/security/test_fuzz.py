@@ -11,6 +11,7 @@ property under test.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -329,8 +330,9 @@ class RealButtons:
         """One of Dana's buttons with a defect that must get it refused, plus noise that changes nothing.
 
         Defects: clicked by someone who may not act (Marcus, teacher of another class; Alice, a student); a nonce
-        replaced by Marcus's or a random one, or ids moved to a class Dana does not teach; a required field removed,
-        made the wrong type or huge; an unknown verb; an `Action.Execute` wrapper whose verb disagrees with the data.
+        replaced by Marcus's or a random one, an [Undo] naming a change that is not Dana's, or ids moved to a class
+        Dana does not teach; a required field removed, made the wrong type or huge; an unknown verb; an
+        `Action.Execute` wrapper whose verb disagrees with the data.
 
         Returns:
             The payload and who clicks it.
@@ -338,9 +340,18 @@ class RealButtons:
         data = dict(self.dana[forgery.button % len(self.dana)])
         clicker = DANA
         needs_nonce = "nonce" in data
-        key = "nonce" if needs_nonce else ("class_id", "assignment_id", "action_key")[forgery.key_choice]
+        names_change = data["verb"] == Verb.UNDO.value  # [Undo] carries the change id in extra.change
+        key = (
+            "nonce"
+            if needs_nonce
+            else "extra"
+            if names_change
+            else ("class_id", "assignment_id", "action_key")[forgery.key_choice]
+        )
         if forgery.defect == "clicker":
             clicker = forgery.clicker
+        elif forgery.defect == "foreign target" and names_change:  # a well-formed id of no change of Dana's
+            data["extra"] = {"change": hashlib.sha256(forgery.random_nonce.encode()).hexdigest()[:32]}
         elif forgery.defect == "foreign target" and needs_nonce:
             index = forgery.marcus_nonce
             data["nonce"] = self.marcus_nonces[index % len(self.marcus_nonces)] if index >= 0 else forgery.random_nonce
