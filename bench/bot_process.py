@@ -1,7 +1,7 @@
 """The bot in its own process, so hosting figures count the bot's work only.
 
 Child side (`python -m bench.bot_process`): builds the app exactly as `python app.py` does
-(`app.create_assistant_app`, INFO logging, aiohttp's access log) from Settings passed as JSON in the environment
+(`app.create_production_app`, INFO logging, aiohttp's access log) from Settings passed as JSON in the environment
 variable `BENCH_BOT_SETTINGS`, and adds two loopback-only routes the benchmark drives between measurements:
 
     POST /_bench/watch    {"mode": "off" | "lag" | "debug"}  reset and start watching the event loop
@@ -148,13 +148,13 @@ def _bench_routes(app: web.Application, watch: LoopWatch) -> None:
 
 async def serve_bot() -> None:
     """Child entry: the production app plus the bench routes, until SIGTERM."""
-    from app import create_assistant_app  # imported here: the import time is part of the measured start-up
+    from app import create_production_app  # imported here: the import time is part of the measured start-up
     from bot.settings import Settings
 
     settings = Settings(**json.loads(os.environ[SETTINGS_VARIABLE]))
     watch = LoopWatch()
     logging.getLogger("asyncio").addHandler(_SlowCallbacks(watch))
-    app = await create_assistant_app(settings)
+    app = await create_production_app(settings)
     _bench_routes(app, watch)
     runner = web.AppRunner(app)  # aiohttp's access log on, as under `web.run_app` in `python app.py`
     await runner.setup()

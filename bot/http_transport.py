@@ -14,12 +14,19 @@ is handed over undecoded), and failures raised as httpx's exceptions (connect er
 the connection).
 
     http = httpx.AsyncClient(transport=PooledTransport(max_connections=100))
+    graph = DirectClient(PooledTransport(), timeout=10.0, base_url="https://graph.microsoft.com/v1.0")
+
+`DirectClient` is the slice of `httpx.AsyncClient` the two hot paths (Graph requests, replies to the Bot Connector)
+use, handed straight to a transport: httpx's client machinery around each request (auth flow, redirect loop, cookie
+jar, event hooks) is unused by the bot and cost about 0.25 ms of CPU per request, two requests per grade.
 """
 
 from __future__ import annotations
 
 import ssl
 import urllib.request
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import httpx
@@ -120,3 +127,50 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class DirectClient:
+    """`request()` as on `httpx.AsyncClient`, sent straight to a transport (no redirects, cookies, auth or hooks)."""
+
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, *, timeout: float | httpx.Timeout, base_url: str = ""
+    ) -> None:
+        """Wrap a transport.
+
+        Args:
+            transport: where requests go (`PooledTransport` in production, `httpx.MockTransport` in tests); owned.
+            timeout: every request's connect/read/write/pool timeouts.
+            base_url: prefixed to URLs that start with "/" (absolute URLs are sent as they are).
+        """
+        self._transport = transport
+        self._extensions: dict[str, Any] = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self._base = base_url.rstrip("/")
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        json: object = None,
+    ) -> httpx.Response:
+        """Send one request and read its whole answer.
+
+        Raises:
+            httpx.TransportError: as the transport raises it (connect errors, timeouts, a closed connection).
+        """
+        target = self._base + url if url.startswith("/") else url
+        request = httpx.Request(
+            method, target, headers=headers, content=content, json=json, extensions=self._extensions
+        )
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        """Close the transport (its pooled connections)."""
+        await self._transport.aclose()

@@ -48,7 +48,7 @@ from bot.graph.models import (
 from bot.graph.points import validate_points
 from bot.graph.requests import GraphRequest
 from bot.graph.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
-from bot.http_transport import PooledTransport
+from bot.http_transport import DirectClient, PooledTransport
 from bot.settings import Settings
 
 __all__ = ["EducationClient", "GraphHttp", "GraphResponse"]
@@ -85,11 +85,11 @@ class GraphResponse:
 
 
 class GraphHttp:
-    """Owns the one httpx.AsyncClient (pool, keep-alive, timeouts), the base URL and the retry policy."""
+    """Owns the one HTTP client (pool, keep-alive, timeouts), the base URL and the retry policy."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: DirectClient,
         base_url: str,
         retry: RetryPolicy,
         *,
@@ -127,13 +127,12 @@ class GraphHttp:
         """
         policy = retry or RetryPolicy(budget_seconds=settings.graph_max_retry_seconds)
         root = (base_url or settings.graph_base_url).rstrip("/")
-        client = httpx.AsyncClient(
-            base_url=root,
+        client = DirectClient(
             # As many kept-alive connections as requests in flight at once (turns of several tenants, bulk batches):
             # with fewer, a busy minute re-handshakes TLS for most requests.
-            transport=transport or PooledTransport(max_connections=GRAPH_CONNECTIONS),
-            timeout=httpx.Timeout(settings.graph_timeout_seconds),
-            follow_redirects=False,
+            transport or PooledTransport(max_connections=GRAPH_CONNECTIONS),
+            timeout=settings.graph_timeout_seconds,
+            base_url=root,
         )
         return cls(client, root, policy, before_request=before_request)
 

@@ -28,9 +28,9 @@ from typing import Any, Final, cast
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
 from botbuilder.integration.aiohttp import CloudAdapter  # pyright: ignore[reportMissingTypeStubs]
-from botbuilder.schema import Activity  # pyright: ignore[reportMissingTypeStubs]
 from msrest.serialization import Model
 
+from bot.hosting.activity_reader import read_activity
 from bot.hosting.channel_auth import ChannelAuthError
 from bot.hosting.connectors import TeamsBotFrameworkAuthentication
 from bot.hosting.json_shapes import as_object
@@ -145,7 +145,7 @@ class MessagesEndpoint:
         document = as_object(payload)
         if document is not payload:
             return _error(400, "the body must be an activity object")
-        activity = _parse_activity(document)
+        activity = read_activity(document)
         if activity is None:
             return _error(400, "the body is not a valid activity")
         if not activity.type:
@@ -171,14 +171,6 @@ class MessagesEndpoint:
         if isinstance(invoke_response, InvokeResponse):
             return _invoke_http_response(invoke_response)
         return web.Response(status=201)
-
-
-def _parse_activity(document: dict[str, Any]) -> Any:
-    """The botbuilder Activity for a JSON object, or None when msrest cannot read it."""
-    try:
-        return Activity().deserialize(document)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    except Exception:  # noqa: BLE001 - msrest raises several types for a malformed model
-        return None
 
 
 def _log_failure(activity: Any, error: Exception) -> None:

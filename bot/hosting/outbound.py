@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.hosting.credentials import CachedCredentialsFactory
+from bot.http_transport import DirectClient
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,7 @@ class ConnectorError(Exception):
 class OutboundConnector:
     """Sends activities to a conversation through the Bot Connector REST API."""
 
-    def __init__(
-        self, credentials: CachedCredentialsFactory, http: httpx.AsyncClient, *, app_id: str, scope: str
-    ) -> None:
+    def __init__(self, credentials: CachedCredentialsFactory, http: DirectClient, *, app_id: str, scope: str) -> None:
         self._credentials = credentials
         self._http = http
         self._app_id = app_id

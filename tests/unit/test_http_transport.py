@@ -12,8 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.http_transport import PooledTransport
-
+from bot.http_transport import DirectClient, PooledTransport
 
 PEERS = web.AppKey("peers", set[int])
 
@@ -139,3 +138,44 @@ async def test_a_closed_transport_opens_again_on_the_next_request(server: Server
         assert (await http.get(f"{server.url}/echo")).status_code == 201
         await transport.aclose()
         assert (await http.get(f"{server.url}/echo")).status_code == 201
+
+
+async def test_direct_client_sends_what_an_httpx_client_would(server: Server) -> None:
+    direct = DirectClient(PooledTransport(), timeout=5.0, base_url=server.url + "/")
+    try:
+        relative = await direct.request("POST", "/echo?$top=1", json={"a": 1}, headers={"prefer": "p"})
+        absolute = await direct.request("PUT", f"{server.url}/echo", content=b'{"b": 2}')
+    finally:
+        await direct.aclose()
+    assert relative.status_code == 201
+    assert relative.json() | {"authorization": None} == {
+        "method": "POST",
+        "path": "/echo",
+        "query": {"$top": "1"},
+        "authorization": None,
+        "prefer": "p",
+        "body": {"a": 1},
+    }
+    assert absolute.json()["method"] == "PUT" and absolute.json()["body"] == {"b": 2}
+
+
+async def test_direct_client_applies_its_timeout(server: Server) -> None:
+    direct = DirectClient(PooledTransport(), timeout=httpx.Timeout(5.0, read=0.1), base_url=server.url)
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            await direct.request("GET", "/slow")
+    finally:
+        await direct.aclose()
+
+
+async def test_direct_client_works_over_a_mock_transport() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    direct = DirectClient(httpx.MockTransport(answer), timeout=1.0, base_url="https://graph.example/v1.0")
+    response = await direct.request("GET", "/education/classes")
+    assert response.json() == {"ok": True}
+    assert str(seen[0].url) == "https://graph.example/v1.0/education/classes"
