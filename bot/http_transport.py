@@ -58,7 +58,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 limit=self._max_connections, keepalive_timeout=self._keepalive, ssl=self._ssl
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),  # Graph and the Bot Connector set none; a jar costs per request
             )
         return self._session
 
@@ -94,7 +97,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 content = await answer.read()
                 return httpx.Response(
                     answer.status,
-                    headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.raw_headers],
+                    headers=list(answer.raw_headers),
                     content=content,
                     request=request,
                     extensions={"http_version": b"HTTP/1.1"},

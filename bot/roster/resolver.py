@@ -624,12 +624,12 @@ async def _within(
     async def students() -> Resolution[EducationUser] | None:
         if student is None:
             return None
-        return resolve_student(await cache.students(source, teacher_key, class_id), student)
+        return cache.remembered(await cache.students(source, teacher_key, class_id), student, resolve_student)
 
     async def assignments() -> Resolution[Assignment] | None:
         if assignment is None:
             return None
-        return resolve_assignment(await cache.assignments(source, teacher_key, class_id), assignment)
+        return cache.remembered(await cache.assignments(source, teacher_key, class_id), assignment, resolve_assignment)
 
     return await asyncio.gather(students(), assignments())
 

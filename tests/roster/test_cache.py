@@ -9,6 +9,7 @@ import pytest
 from bot.graph.ids import ClassId, TenantId, UserId
 from bot.graph.models import Assignment, EducationClass, EducationUser
 from bot.roster import RosterCache, teacher_key_for
+from bot.roster.resolver import Ambiguous, NotFound, Resolved, resolve_student
 
 BIOLOGY = ClassId("c-bio")
 ENGLISH = ClassId("c-eng")
@@ -234,3 +235,18 @@ async def test_the_least_recently_used_entries_go_beyond_the_bound(clock: Clock)
     await cache.students(graphs["b"], "tenant/b", BIOLOGY)
     await cache.students(graphs["a"], "tenant/a", BIOLOGY)
     assert [graph.reads for graph in graphs.values()] == [2, 1, 1]
+
+
+async def test_a_resolution_is_remembered_only_while_the_roster_is_the_same(cache: RosterCache, clock: Clock) -> None:
+    graph = FakeGraph("a")
+    roster = await cache.students(graph, TEACHER_A, BIOLOGY)
+    first = cache.remembered(roster, "Alice", resolve_student)
+    assert isinstance(first, Resolved) and first.value.display_name == "Alice a"
+    assert cache.remembered(await cache.students(graph, TEACHER_A, BIOLOGY), "Alice", resolve_student) is first
+    assert isinstance(cache.remembered(roster, "Bob", resolve_student), NotFound)  # another query, its own answer
+
+    graph.members[BIOLOGY] = [_student("a2", "Alice Newcomer"), _student("a3", "Alice Other")]
+    clock.now += 301  # the roster is read again: a new tuple, so the old answer is not reused
+    again = cache.remembered(await cache.students(graph, TEACHER_A, BIOLOGY), "Alice", resolve_student)
+    assert isinstance(again, Ambiguous)
+    assert sorted(user.display_name for user in again.candidates) == ["Alice Newcomer", "Alice Other"]
