@@ -38,6 +38,7 @@ import httpx
 from bench.bot_process import BotProcess
 from bench.hosting import LOAD_ACTIVITIES, LOAD_CONCURRENCY, LOAD_LATENCY_SECONDS
 from bench.load import LoadError, LoadResult, SandboxWorld, grade_texts
+from bot.http_transport import PooledTransport
 
 FIGURES = (
     "instances1_activities_per_s",
@@ -222,8 +223,8 @@ async def _round_robin(world: SandboxWorld, urls: list[str], texts: list[str], c
     for index, text in enumerate(texts):
         queue.put_nowait((urls[index % len(urls)], text))
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    # httpx's default pool walks every connection per request: too costly with dozens of requests in flight.
+    async with httpx.AsyncClient(timeout=30.0, transport=PooledTransport(max_connections=concurrency * 2)) as client:
 
         async def worker() -> None:
             while not queue.empty():

@@ -1,9 +1,13 @@
 """The parent side of the hosting benchmark: the sandbox (Entra, Graph education, Teams channel) served over HTTP on
-127.0.0.1 in this process, the teacher's SSO sign-in, and the activity generators (sequential and concurrent).
+127.0.0.1 in this process, the teachers' SSO sign-in, and the activity generators (sequential and concurrent).
 
 The bot runs in a child process (`bench.bot_process`), so what the bot costs can be read from /proc apart from what
 the sandbox and this load generator cost. All load activities reuse one channel token, as Teams does for an hour, so
 this process's RSA signing does not dominate.
+
+The sandbox may serve several tenants (schools, `SandboxWorld(..., tenants=N)`): the bot limits its Graph requests to
+28 a second per tenant, so only a load from many tenants shows what one bot process can carry. `teachers()` are the
+Biology 101 teachers of every tenant; `spread_grades` hands the load out round-robin over them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,14 @@ TEACHER = "Dana Whitfield"
 CLASS = "Biology 101"
 ASSIGNMENT = "Essay 2"
 OAUTH_CARD = "application/vnd.microsoft.card.oauth"
+SIGN_IN_CONCURRENCY = 8
+"""Teachers signing in at once (each sign-in is an on-behalf-of exchange the bot runs in a thread)."""
+
+SIGN_IN_STUDENTS = ("Alice Smith", "Bob Jones", "Carol Diaz")
+"""Whose grade a tenant's first, second, third teacher types before signing in (each must land unchanged)."""
+
+Message = tuple[TeamsUser, str]
+"""Who sends a message, and its text."""
 
 
 class LoadError(RuntimeError):
@@ -58,8 +71,9 @@ class LoadResult:
 class SandboxWorld:
     """The sandbox services for the bot in the child process; `await start()`, then `await stop()` (always)."""
 
-    def __init__(self, tls_directory: Path) -> None:
-        self.stack = SandboxStack.build(knobs=Knobs())
+    def __init__(self, tls_directory: Path, tenants: int = 1) -> None:
+        """Build (not yet serve) a sandbox of `tenants` schools; tenant 0 is the seeded one."""
+        self.stack = SandboxStack.build(knobs=Knobs(), tenants=tenants)
         self._tls_directory = tls_directory
         self.running: RunningStack | None = None
         self.teams = TeamsChannel(self.stack.entra, app_id=self.stack.app_id, tenant_id=self.stack.tenant_id)
@@ -69,8 +83,10 @@ class SandboxWorld:
     async def start(self) -> None:
         """Serve Entra and Graph (HTTPS) and the Teams channel (HTTP) on free loopback ports."""
         self.running = await serve_stack(self.stack, tls_directory=self._tls_directory)
-        for user in self.stack.school.users:
-            self.teams.user(user.id, user.displayName, tenant_id=self.stack.tenant_id)
+        for index in range(self.stack.tenant_count):
+            tenant = self.stack.tenant(index)
+            for user in tenant.school.users:
+                self.teams.user(user.id, user.displayName, tenant_id=tenant.tenant_id)
         self._teams_service = await serve(self.teams)
         self.teams.base_url = self._teams_service.url
         self._channel_token = self.stack.entra.mint_channel_token(self.stack.app_id, self.teams.service_url)
@@ -113,41 +129,84 @@ class SandboxWorld:
         self.teams.bot_url = f"{bot_url}/api/messages"
 
     @property
+    def tenant_count(self) -> int:
+        return self.stack.tenant_count
+
+    def teacher_of(self, tenant: int = 0, name: str = TEACHER) -> TeamsUser:
+        """A teacher of tenant `tenant` by display name, as the Teams channel knows them."""
+        view = self.stack.tenant(tenant)
+        return self.teams.user(view.user_id(name), name, tenant_id=view.tenant_id)
+
+    @property
     def teacher(self) -> TeamsUser:
-        return self.teams.user(self.stack.user_id(TEACHER), TEACHER)
+        """Tenant 0's Dana Whitfield, who sends the sequential load."""
+        return self.teacher_of(0)
+
+    def teachers(self) -> list[TeamsUser]:
+        """The Biology 101 teachers of every tenant, tenant by tenant (tenant 0 first)."""
+        found: list[TeamsUser] = []
+        for index in range(self.tenant_count):
+            view = self.stack.tenant(index)
+            for teacher_id in view.school.class_named(CLASS).teacherIds:
+                user = view.school.user(teacher_id)
+                if user is not None:
+                    found.append(self.teams.user(user.id, user.displayName, tenant_id=view.tenant_id))
+        return found
+
+    def tenant_index(self, user: TeamsUser) -> int:
+        """Which tenant a user belongs to.
+
+        Raises:
+            KeyError: the user is in no sandbox tenant.
+        """
+        for index, tenant_id in enumerate(self.stack.tenant_ids):
+            if tenant_id == user.tenant_id:
+                return index
+        raise KeyError(user.tenant_id)
 
     def set_latency(self, seconds: float) -> None:
-        """Seconds the sandbox Graph waits before answering each request."""
+        """Seconds the sandbox Graph waits before answering each request (every tenant)."""
         self.stack.graph.knobs.latency_seconds = seconds
 
     @property
     def graph_round_trips(self) -> int:
-        """Graph HTTP requests answered since the start (a `$batch` counts once)."""
+        """Graph HTTP requests answered since the start, all tenants (a `$batch` counts once)."""
         return self.stack.graph.request_count
 
-    def replies(self) -> int:
-        """Message activities the bot has posted in the teacher's chat so far."""
-        return len(self.teams.personal_conversation(self.teacher).messages())
+    def replies(self, user: TeamsUser | None = None) -> int:
+        """Message activities the bot has posted in a teacher's chat so far (tenant 0's Dana by default)."""
+        return len(self.teams.personal_conversation(user or self.teacher).messages())
 
-    async def send(self, text: str) -> int:
-        """Send one message from the teacher with the shared channel token; return the HTTP status.
+    async def send(self, text: str, user: TeamsUser | None = None) -> int:
+        """Send one message from a teacher (tenant 0's Dana by default) with the shared channel token.
+
+        Returns:
+            The HTTP status.
 
         Raises:
             LoadError: the bot did not accept it.
         """
-        status, _ = await self.teams.send_to_bot(self.teams.message(text, user=self.teacher), token=self._channel_token)
+        sender = user or self.teacher
+        status, _ = await self.teams.send_to_bot(self.teams.message(text, user=sender), token=self._channel_token)
         if status not in (200, 201, 202):
             raise LoadError(f"the bot answered {status} to a message")
         return status
 
-    async def sign_in(self) -> None:
-        """The teacher's first grade asks for sign-in; Teams then exchanges an SSO token (as in the e2e test).
+    async def sign_in(self, user: TeamsUser | None = None, *, student: str = "Alice Smith", points: int = 85) -> None:
+        """A teacher's first grade asks for sign-in; Teams then exchanges an SSO token (as in the e2e test).
+
+        Args:
+            user: the teacher (a Biology 101 teacher of any tenant); tenant 0's Dana by default.
+            student: whose grade the teacher types before signing in; it must land.
+            points: that grade.
 
         Raises:
             LoadError: no sign-in card came, the exchange was refused, or the grade did not land.
         """
-        await self.send(f"grade Alice Smith 85 on {ASSIGNMENT} in {CLASS}")
-        chat = self.teams.personal_conversation(self.teacher)
+        teacher = user or self.teacher
+        tenant = self.tenant_index(teacher)
+        await self.send(grade_text(student, points), teacher)
+        chat = self.teams.personal_conversation(teacher)
         cards = [
             attachment
             for message in chat.messages()
@@ -155,13 +214,13 @@ class SandboxWorld:
             if attachment.get("contentType") == OAUTH_CARD
         ]
         if not cards:
-            raise LoadError("the bot did not ask the teacher to sign in")
+            raise LoadError(f"the bot did not ask {teacher.name} (tenant {tenant}) to sign in")
         resource = cards[-1]["content"]["tokenExchangeResource"]
-        sso = self.stack.entra.mint_sso_token(self.teacher.aad_object_id, audience=resource["uri"])
+        sso = self.stack.entra.mint_sso_token(teacher.aad_object_id, audience=resource["uri"])
         invoke = {
             "type": "invoke",
             "name": "signin/tokenExchange",
-            "from": self.teacher.account(),
+            "from": teacher.account(),
             "conversation": chat.account(),
             "value": {"id": resource["id"], "connectionName": "graph", "token": sso},
         }
@@ -169,62 +228,146 @@ class SandboxWorld:
         if status != 200:
             raise LoadError(f"the token exchange was answered {status}: {body}")
         for _ in range(100):  # the grade typed before sign-in may still be being written after the invoke's answer
-            if self.points_of("Alice Smith") == 85:
+            if self.points_of(student, tenant) == points:
                 return
             await asyncio.sleep(0.05)
-        raise LoadError("the grade typed before sign-in did not land")
+        raise LoadError(f"the grade {teacher.name} (tenant {tenant}) typed before sign-in did not land")
 
-    def points_of(self, student: str) -> float | None:
-        """The draft points of a student's Essay 2 in Biology 101, as the sandbox Graph holds them."""
-        stack = self.stack
-        submission = stack.graph.submission_for(
-            stack.class_id(CLASS), stack.assignment_id(CLASS, ASSIGNMENT), stack.user_id(student)
+    async def sign_in_all(self, teachers: Sequence[TeamsUser], concurrency: int = SIGN_IN_CONCURRENCY) -> None:
+        """Sign the teachers in, `concurrency` at a time; teachers of one tenant grade different students meanwhile.
+
+        Raises:
+            LoadError: a sign-in failed.
+        """
+        gate = asyncio.Semaphore(concurrency)
+        seen: dict[str, int] = {}
+        plans: list[tuple[TeamsUser, str]] = []
+        for teacher in teachers:
+            position = seen.get(teacher.tenant_id, 0)
+            seen[teacher.tenant_id] = position + 1
+            plans.append((teacher, SIGN_IN_STUDENTS[position % len(SIGN_IN_STUDENTS)]))
+
+        async def one(teacher: TeamsUser, student: str) -> None:
+            async with gate:
+                await self.sign_in(teacher, student=student)
+
+        await asyncio.gather(*(one(teacher, student) for teacher, student in plans))
+
+    def points_of(self, student: str, tenant: int = 0) -> float | None:
+        """The draft points of a student's Essay 2 in Biology 101, as the sandbox Graph holds them in a tenant."""
+        view = self.stack.tenant(tenant)
+        submission = view.graph.submission_for(
+            view.class_id(CLASS), view.assignment_id(CLASS, ASSIGNMENT), view.user_id(student)
         )
         outcome = submission.outcome("points") if submission else None
         return outcome.points.points if outcome and outcome.points else None
 
-    def students(self) -> list[str]:
-        """The display names of the class's students."""
-        school = self.stack.school
+    def students(self, tenant: int = 0) -> list[str]:
+        """The display names of the class's students (the same names in every tenant)."""
+        school = self.stack.tenant(tenant).school
         users = (school.user(user_id) for user_id in school.class_named(CLASS).studentIds)
         return [user.displayName for user in users if user is not None]
 
-    async def writable_students(self) -> list[str]:
-        """The students whose typed grade is written at once (one Graph `$batch`, no confirmation card).
+    async def writable_students(self, user: TeamsUser | None = None) -> list[str]:
+        """The students whose typed grade from `user` (tenant 0's Dana by default) is written at once: one Graph
+        `$batch` in the teacher's tenant, no confirmation card.
 
-        Grades each student once; this also warms the bot's caches.
+        Grades each student once; this also warms the bot's caches. Calls for different tenants may run at once.
         """
+        teacher = user or self.teacher
+        tenant = self.tenant_index(teacher)
+        graph = self.stack.tenant(tenant).graph
         writable: list[str] = []
-        for index, name in enumerate(self.students()):
-            before = self.graph_round_trips
+        for index, name in enumerate(self.students(tenant)):
+            before = graph.request_count
             points = 50 + index
-            await self.send(grade_text(name, points))
-            if self.graph_round_trips - before == 1 and self.points_of(name) == points:
+            await self.send(grade_text(name, points), teacher)
+            if graph.request_count - before == 1 and self.points_of(name, tenant) == points:
                 writable.append(name)
         return writable
 
     async def sequential(self, texts: list[str]) -> None:
-        """Send the messages one after another."""
+        """Send the messages one after another from tenant 0's Dana."""
         for text in texts:
             await self.send(text)
 
-    async def concurrent(self, texts: list[str], concurrency: int) -> LoadResult:
-        """Send the messages with `concurrency` in flight; time each from request to the bot's HTTP answer."""
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        for text in texts:
-            queue.put_nowait(text)
+    async def concurrent(self, texts: Sequence[str | Message], concurrency: int) -> LoadResult:
+        """Send the messages with `concurrency` in flight; time each from request to the bot's HTTP answer.
+
+        Args:
+            texts: each a text sent by tenant 0's Dana, or a (teacher, text) pair (see `spread_grades`).
+            concurrency: messages in flight at once.
+        """
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        for item in texts:
+            queue.put_nowait((self.teacher, item) if isinstance(item, str) else item)
         latencies: list[float] = []
 
         async def worker() -> None:
             while not queue.empty():
-                text = queue.get_nowait()
+                user, text = queue.get_nowait()
                 started = time.perf_counter()
-                await self.send(text)
+                await self.send(text, user)
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return LoadResult(len(texts), time.perf_counter() - started, latencies)
+
+    async def offered(self, texts: Sequence[str | Message], rate: float) -> LoadResult:
+        """Send the messages at `rate` a second whatever the answers' pace (an open loop, as independent teachers
+        type); time each from its scheduled moment to the bot's HTTP answer, so a bot that falls behind shows it in
+        the latencies instead of slowing the load down (no coordinated omission).
+
+        Args:
+            texts: each a text sent by tenant 0's Dana, or a (teacher, text) pair (see `spread_grades`).
+            rate: messages a second, evenly spaced.
+        """
+        messages = [(self.teacher, item) if isinstance(item, str) else item for item in texts]
+        latencies: list[float] = []
+        started = time.perf_counter()
+
+        async def one(index: int, user: TeamsUser, text: str) -> None:
+            due = started + index / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await self.send(text, user)
+            latencies.append(time.perf_counter() - due)
+
+        await asyncio.gather(*(one(index, user, text) for index, (user, text) in enumerate(messages)))
+        return LoadResult(len(messages), time.perf_counter() - started, latencies)
+
+
+def spread_grades(teachers: Sequence[TeamsUser], students: Sequence[Sequence[str]], count: int) -> list[Message]:
+    """`count` grades handed out round-robin over `teachers`, tenants interleaved, each tenant cycling its students.
+
+    Args:
+        teachers: the senders, any order; they are interleaved so that consecutive grades go to different tenants.
+        students: per teacher (same order), the students that teacher's grades cycle over (those of its tenant).
+        count: how many grades.
+
+    Returns:
+        (teacher, text) pairs; with T tenants every tenant gets about `count / T` of them.
+
+    Raises:
+        ValueError: no teachers, or a teacher without students.
+    """
+    if not teachers or len(students) != len(teachers) or any(not names for names in students):
+        raise ValueError("every teacher needs at least one student")
+    by_tenant: dict[str, list[int]] = {}
+    for position, teacher in enumerate(teachers):
+        by_tenant.setdefault(teacher.tenant_id, []).append(position)
+    columns = list(by_tenant.values())
+    order = [column[row] for row in range(max(map(len, columns))) for column in columns if row < len(column)]
+    sent: dict[str, int] = {}
+    messages: list[Message] = []
+    for index in range(count):
+        position = order[index % len(order)]
+        teacher = teachers[position]
+        turn = sent.get(teacher.tenant_id, 0)
+        sent[teacher.tenant_id] = turn + 1
+        names = students[position]
+        messages.append((teacher, grade_text(names[turn % len(names)], 60 + index % 40)))
+    return messages
 
 
 def grade_text(student: str, points: int) -> str:

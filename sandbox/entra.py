@@ -54,6 +54,7 @@ GRANT_JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 OIDC_SCOPES: Final = frozenset({"openid", "profile", "email", "offline_access"})
 MULTI_TENANT_SEGMENTS: Final = frozenset({"common", "organizations"})
 REFRESH_TOKEN_LIFETIME_SECONDS: Final = 90 * 24 * 3600
+_VERIFIED_CACHE_SIZE: Final = 4096
 
 _JSON_HEADERS: Final = {
     "content-type": "application/json; charset=utf-8",
@@ -222,6 +223,8 @@ class Entra:
             SigningKey.from_private_key(channel_signing_key) if channel_signing_key else SigningKey.generate()
         )
         self._refresh_grants: dict[str, _RefreshGrant] = {}
+        self._verified: dict[str, dict[str, Any]] = {}
+        """Claims of tokens whose signature `verify` has checked against the current keys (cleared on rotation)."""
 
     # ----------------------------------------------------------------------------------------------------------
     # Python API
@@ -257,6 +260,7 @@ class Entra:
         """
         key = SigningKey.from_private_key(new_key) if new_key else SigningKey.generate()
         self._keys = [key, *self._keys] if keep_previous else [key]
+        self._verified.clear()
         return key.kid
 
     def app(self, app_id: str | None = None) -> ConfidentialApp:
@@ -464,7 +468,16 @@ class Entra:
         Raises:
             InvalidToken: why the token is refused (never the token itself).
         """
-        claims = self._decode(token, [key.jwk() for key in self._keys], leeway_seconds)
+        signed = self._verified.get(token)
+        if signed is None:
+            claims = self._decode(token, [key.jwk() for key in self._keys], leeway_seconds)
+            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = dict(claims)
+        else:
+            # The signature was checked before (a resource sees the same token many times): only times again.
+            claims = dict(signed)
+            _check_times(claims, self._clock(), leeway_seconds)
         audiences = {audience} if isinstance(audience, str) else set(audience)
         if claims.get("aud") not in audiences:
             raise InvalidToken("wrong audience")
@@ -954,15 +967,7 @@ class Entra:
             raise InvalidToken("bad signature") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("malformed token") from None
-        now = self._clock()
-        expires = claims.get("exp")
-        if not isinstance(expires, int | float):
-            raise InvalidToken("malformed token")
-        if expires + leeway_seconds <= now:
-            raise InvalidToken("expired")
-        not_before = claims.get("nbf")
-        if isinstance(not_before, int | float) and not_before - leeway_seconds > now:
-            raise InvalidToken("not yet valid")
+        _check_times(claims, self._clock(), leeway_seconds)
         return claims
 
     def _error_response(self, request: SandboxRequest, error: _TokenError) -> SandboxResponse:
@@ -986,6 +991,18 @@ class Entra:
             payload["suberror"] = error.suberror
         headers = {**_JSON_HEADERS, "client-request-id": correlation_id, "x-ms-request-id": trace_id}
         return SandboxResponse(status=error.status, headers=headers, body=json.dumps(payload).encode())
+
+
+def _check_times(claims: Mapping[str, Any], now: float, leeway_seconds: int) -> None:
+    """Raise InvalidToken when the claims' `exp` has passed or their `nbf` has not come yet."""
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float):
+        raise InvalidToken("malformed token")
+    if expires + leeway_seconds <= now:
+        raise InvalidToken("expired")
+    not_before = claims.get("nbf")
+    if isinstance(not_before, int | float) and not_before - leeway_seconds > now:
+        raise InvalidToken("not yet valid")
 
 
 def _json(status: int, payload: Any) -> SandboxResponse:

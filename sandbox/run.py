@@ -49,12 +49,13 @@ class World:
 
 
 def bot_settings(running: RunningStack, *, bot_port: int, storage_url: str) -> Settings:
-    """The bot's settings for this sandbox: production names, sandbox URLs."""
+    """The bot's settings for this sandbox: production names, sandbox URLs, every sandbox tenant allowed."""
     environment = running.environment()
     return Settings(
         app_id=environment["MicrosoftAppId"],
         app_password=environment["MicrosoftAppPassword"],  # pyright: ignore[reportArgumentType]
         app_tenant_id=environment["MicrosoftAppTenantId"],
+        allowed_tenants=environment.get("ALLOWED_TENANTS", ""),
         authority_host=running.authority_url,
         graph_endpoint=running.graph_url,
         bot_openid_metadata_url=f"{running.authority_url}/botframework/v1/.well-known/openidconfiguration",
@@ -79,13 +80,19 @@ async def start_world(
     bot_port: int = 0,
     storage_url: str = "memory://",
     tls_directory: Path | None = None,
+    tenants: int = 1,
 ) -> World:
-    """Start the sandbox services and the bot on 127.0.0.1 (port 0 = any free port)."""
-    stack = SandboxStack.build()
+    """Start the sandbox services and the bot on 127.0.0.1 (port 0 = any free port).
+
+    With `tenants` > 1 the sandbox serves that many schools (`SandboxStack.build(tenants=...)`), the Teams channel
+    knows every school's users and class teams, and the bot accepts activities from all of them.
+    """
+    stack = SandboxStack.build(tenants=tenants)
     running = await serve_stack(stack, tls_directory=tls_directory, entra_port=entra_port, graph_port=graph_port)
     trust_sandbox_ca(running)
     teams = TeamsChannel(stack.entra, app_id=stack.app_id, tenant_id=stack.tenant_id)
-    teams.seed_school(stack.school)
+    for index in reversed(range(stack.tenant_count)):  # tenant 0 last: its people are the chat page's personas
+        teams.seed_school(stack.tenant(index).school)
     teams_service = await serve(teams, port=teams_port)
     teams.base_url = teams_service.url
 

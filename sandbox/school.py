@@ -8,14 +8,17 @@ when `sandbox.graph` serialises them. Everything here is plain data; behaviour l
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 SEED_PATH = Path(__file__).with_name("school.json")
+SEED_DOMAIN = "lakesideschool.onmicrosoft.com"
+"""The seeded school's verified domain (its users' principal names end with it)."""
 
 SubmissionStatus = Literal["working", "submitted", "returned", "reassigned", "excused"]
 AssignmentStatus = Literal["draft", "published", "assigned", "inactive"]
@@ -292,6 +295,73 @@ class School(_Model):
     def submissions_of(self, assignment_id: str) -> list[Submission]:
         """The submissions of an assignment, in seed order."""
         return [s for s in self.submissions if s.assignmentId == assignment_id]
+
+    @property
+    def domain(self) -> str:
+        """The tenant's verified domain, as the users' principal names carry it (`lakesideschool.onmicrosoft.com`)."""
+        for user in self.users:
+            if "@" in user.userPrincipalName:
+                return user.userPrincipalName.rpartition("@")[2]
+        return f"{self.tenantId}.onmicrosoft.com"
+
+    def ids(self) -> set[str]:
+        """Every id this school holds: tenant, users, classes, assignments, rubrics (with their quality and level
+        ids), submissions and outcomes."""
+        found = {self.tenantId}
+        found.update(user.id for user in self.users)
+        found.update(cls.id for cls in self.classes)
+        for assignment in self.assignments:
+            found.add(assignment.id)
+            if assignment.rubric is not None:
+                found.add(assignment.rubric.id)
+                found.update(quality.qualityId for quality in assignment.rubric.qualities)
+                found.update(level.levelId for level in assignment.rubric.levels)
+        for submission in self.submissions:
+            found.add(submission.id)
+            found.update(outcome.id for outcome in submission.outcomes)
+        return found
+
+    def copy_for_tenant(self, index: int) -> School:
+        """This school as tenant `index` of a multi-tenant sandbox: same people, names and state, new ids.
+
+        Args:
+            index: 0 for this school itself (an equal deep copy); k >= 1 for the k-th copy, whose every id (see
+                `ids`) is `uuid5(this tenant id, "tenant-{k}/{old id}")` and whose users' principal names and mail
+                addresses are at `tenant_domain(k)`. Display names, class codes and external (SIS) ids stay the same.
+
+        Returns:
+            A fresh School (callers may mutate it); the same index always gives the same ids.
+
+        Raises:
+            ValueError: `index` is negative.
+        """
+        if index < 0:
+            raise ValueError(f"tenant index must be 0 or more, not {index}")
+        if index == 0:
+            return self.model_copy(deep=True)
+        namespace = uuid.UUID(self.tenantId)
+        renamed = {old: str(uuid.uuid5(namespace, f"tenant-{index}/{old}")) for old in self.ids()}
+        old_domain, new_domain = f"@{self.domain}", f"@{tenant_domain(index)}"
+
+        def rewrite(value: Any) -> Any:
+            if isinstance(value, str):
+                if value in renamed:
+                    return renamed[value]
+                return value.replace(old_domain, new_domain) if value.endswith(old_domain) else value
+            if isinstance(value, dict):
+                return {key: rewrite(item) for key, item in cast(dict[str, Any], value).items()}
+            if isinstance(value, list):
+                return [rewrite(item) for item in cast(list[Any], value)]
+            return value
+
+        data = cast(dict[str, Any], rewrite(self.model_dump(mode="json", by_alias=True)))
+        data["_about"] = [line.replace(self.tenantId, renamed[self.tenantId]) for line in self.about]
+        return School.model_validate(data)
+
+
+def tenant_domain(index: int) -> str:
+    """The verified domain of sandbox tenant `index`: the seed school's for 0, `school{index}.onmicrosoft.com` else."""
+    return SEED_DOMAIN if index == 0 else f"school{index}.onmicrosoft.com"
 
 
 def load_school(path: Path = SEED_PATH) -> School:

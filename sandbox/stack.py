@@ -2,12 +2,17 @@
 
 One `SandboxStack` serves in-process tests (`graph_transport()`, an httpx.MockTransport) and real HTTP
 (`sandbox.run` / `python -m sandbox`), so both exercise the same cores.
+
+By default there is one tenant, the seeded school. `SandboxStack.build(tenants=N)` adds N-1 more schools, copies of
+the seed with their own ids and domain (`School.copy_for_tenant`), as a district or an ISV hosting the bot for many
+schools would see: one Entra directory holding every tenant (the bot app admin-consented in each) and one Graph URL
+serving them all (`sandbox.tenants.TenantGraphs`). `stack.tenant(k)` reaches tenant k's school and Graph state.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,8 @@ import httpx
 from sandbox.entra import ConfidentialApp, Directory, Entra, Tenant, User
 from sandbox.graph import GraphEducation, Knobs
 from sandbox.http import RunningService, serve
-from sandbox.school import School, load_school
+from sandbox.school import School, load_school, tenant_domain
+from sandbox.tenants import TenantGraphs
 from sandbox.tls import SandboxTls, ensure_sandbox_tls
 from sandbox.transport import mock_transport
 
@@ -35,35 +41,66 @@ def new_app_secret() -> str:
     return f"sandbox-{uuid.uuid4().hex}"
 
 
-def directory_for(school: School, *, app_id: str, app_secret: str, graph_url: str) -> Directory:
-    """The Entra directory of the seeded school: its tenant, every teacher and student, and the bot app."""
-    tenant = school.tenantId
+def directory_for(schools: School | Sequence[School], *, app_id: str, app_secret: str, graph_url: str) -> Directory:
+    """The Entra directory of the sandbox schools: each school's tenant (tenant k's domain is `tenant_domain(k)`),
+    every teacher and student, and the bot app, multi-tenant and admin-consented in every tenant (its home tenant is
+    the first school's)."""
+    listed = [schools] if isinstance(schools, School) else list(schools)
     users = [
         User(
             oid=user.id,
-            tid=tenant,
+            tid=school.tenantId,
             name=user.displayName,
             preferred_username=user.userPrincipalName or f"{user.id}@sandbox.invalid",
         )
+        for school in listed
         for user in school.users
     ]
     app = ConfidentialApp(
         app_id=app_id,
         client_secret=app_secret,
-        home_tenant=tenant,
+        home_tenant=listed[0].tenantId,
         delegated_permissions={graph_url: list(GRAPH_PERMISSIONS)},
         application_permissions={BOT_FRAMEWORK_RESOURCE: []},
     )
-    return Directory(tenants=[Tenant(id=tenant, domain="lakesideschool.onmicrosoft.com")], apps=[app], users=users)
+    tenants = [Tenant(id=school.tenantId, domain=tenant_domain(index)) for index, school in enumerate(listed)]
+    return Directory(tenants=tenants, apps=[app], users=users)
+
+
+@dataclass(frozen=True)
+class TenantView:
+    """One tenant of the sandbox: its Graph state and school, and lookups by display name within it."""
+
+    index: int
+    graph: GraphEducation
+
+    @property
+    def school(self) -> School:
+        """The tenant's current school state (replaced by `graph.reset()`)."""
+        return self.graph.school
+
+    @property
+    def tenant_id(self) -> str:
+        return self.graph.school.tenantId
+
+    def user_id(self, display_name: str) -> str:
+        return self.school.user_named(display_name).id
+
+    def class_id(self, display_name: str) -> str:
+        return self.school.class_named(display_name).id
+
+    def assignment_id(self, class_display_name: str, assignment_display_name: str) -> str:
+        return self.school.assignment_named(self.class_id(class_display_name), assignment_display_name).id
 
 
 @dataclass
 class SandboxStack:
-    """Entra + Graph education for one seeded school. URLs may change once real ports are bound."""
+    """Entra + Graph education for the seeded school (tenant 0) and any further tenants. URLs may change once real
+    ports are bound. `school` and the name lookups are tenant 0's; `graph` serves and inspects every tenant."""
 
     school: School
     entra: Entra
-    graph: GraphEducation
+    graph: TenantGraphs
     graph_url: str
     app_id: str
     app_secret: str
@@ -77,14 +114,33 @@ class SandboxStack:
         app_id: str = SANDBOX_APP_ID,
         app_secret: str | None = None,
         knobs: Knobs | None = None,
+        tenants: int = 1,
     ) -> SandboxStack:
-        """Assemble the sandbox. Entra checks the Graph audience against `graph_url` (see `rebind`)."""
-        school = load_school()
+        """Assemble the sandbox. Entra checks the Graph audience against `graph_url` (see `rebind`).
+
+        Args:
+            authority_url: where Entra is reached (AUTHORITY_HOST).
+            graph_url: where Graph is reached (GRAPH_ENDPOINT).
+            app_id: the bot's app id.
+            app_secret: its client secret; a fresh one when omitted.
+            knobs: Graph's latency/throttling switches, shared by every tenant.
+            tenants: how many schools (tenants): the seeded one, then copies with their own ids (`copy_for_tenant`).
+
+        Returns:
+            The stack, not yet served (see `serve_stack`).
+
+        Raises:
+            ValueError: `tenants` is less than 1.
+        """
+        if tenants < 1:
+            raise ValueError(f"a sandbox needs at least one tenant, not {tenants}")
+        seed = load_school()
+        schools = [seed, *(seed.copy_for_tenant(index) for index in range(1, tenants))]
         secret = app_secret or new_app_secret()
         graph_url = graph_url.rstrip("/")
         entra = Entra(
             authority_url,
-            directory_for(school, app_id=app_id, app_secret=secret, graph_url=graph_url),
+            directory_for(schools, app_id=app_id, app_secret=secret, graph_url=graph_url),
             graph_resource=graph_url,
         )
         stack_ref: list[SandboxStack] = []
@@ -92,14 +148,33 @@ class SandboxStack:
         def verify(token: str) -> Mapping[str, Any]:
             return entra.verify(token, audience=stack_ref[0].graph_url)
 
-        graph = GraphEducation(school, verify_token=verify, knobs=knobs)
-        stack = cls(school=school, entra=entra, graph=graph, graph_url=graph_url, app_id=app_id, app_secret=secret)
+        shared = knobs or Knobs()
+        graph = TenantGraphs([GraphEducation(school, verify_token=verify, knobs=shared) for school in schools])
+        stack = cls(school=seed, entra=entra, graph=graph, graph_url=graph_url, app_id=app_id, app_secret=secret)
         stack_ref.append(stack)
         return stack
 
     @property
     def tenant_id(self) -> str:
+        """Tenant 0's id (the seeded school's)."""
         return self.school.tenantId
+
+    @property
+    def tenant_count(self) -> int:
+        return len(self.graph.tenants)
+
+    @property
+    def tenant_ids(self) -> list[str]:
+        """Every tenant's id, tenant 0 first."""
+        return [graph.school.tenantId for graph in self.graph.tenants]
+
+    def tenant(self, index: int) -> TenantView:
+        """Tenant `index` (0 is the seeded school).
+
+        Raises:
+            IndexError: no such tenant.
+        """
+        return TenantView(index, self.graph.tenant(index))
 
     def rebind(self, *, authority_url: str, graph_url: str) -> None:
         """Point issuers and audiences at the URLs the services were actually bound to."""
@@ -114,9 +189,14 @@ class SandboxStack:
         self.graph_url = graph_url
 
     def graph_token(self, user_id: str, *, scopes: tuple[str, ...] = GRAPH_PERMISSIONS) -> str:
-        """A delegated Graph token for a sandbox user, as on-behalf-of would issue it (for tests and benchmarks)."""
+        """A delegated Graph token for a sandbox user of any tenant, as on-behalf-of would issue it (for tests and
+        benchmarks); users unknown to Entra get a tenant 0 token."""
+        try:
+            tenant = self.entra.user(user_id).tid
+        except KeyError:
+            tenant = self.tenant_id
         return self.entra.issue_access_token(
-            audience=self.graph_url, tenant=self.tenant_id, app_id=self.app_id, user_oid=user_id, scopes=scopes
+            audience=self.graph_url, tenant=tenant, app_id=self.app_id, user_oid=user_id, scopes=scopes
         )
 
     def graph_transport(self) -> httpx.MockTransport:
@@ -150,8 +230,9 @@ class RunningStack:
         return self.stack.graph_url
 
     def environment(self) -> dict[str, str]:
-        """The settings that point the bot (and MSAL/httpx) at this sandbox."""
-        return {
+        """The settings that point the bot (and MSAL/httpx) at this sandbox; ALLOWED_TENANTS lists every tenant
+        when there are several (the app's own tenant is the default allowed one)."""
+        environment = {
             "AUTHORITY_HOST": self.authority_url,
             "GRAPH_ENDPOINT": self.graph_url,
             "MicrosoftAppId": self.stack.app_id,
@@ -160,6 +241,9 @@ class RunningStack:
             "SSL_CERT_FILE": str(self.tls.ca_path.resolve()),
             "REQUESTS_CA_BUNDLE": str(self.tls.ca_path.resolve()),
         }
+        if self.stack.tenant_count > 1:
+            environment["ALLOWED_TENANTS"] = ",".join(self.stack.tenant_ids)
+        return environment
 
     async def stop(self) -> None:
         for service in reversed(self.services):

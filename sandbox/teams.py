@@ -48,6 +48,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from bot.http_transport import PooledTransport
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, json_response
 from sandbox.entra import Entra
 from sandbox.school import School
@@ -256,7 +257,7 @@ class TeamsChannel:
             members = [
                 self._users[uid] for uid in [*school_class.teacherIds, *school_class.studentIds] if uid in self._users
             ]
-            conversation = self.channel_conversation(school_class.id, members)
+            conversation = self.channel_conversation(school_class.id, members, tenant_id=school.tenantId)
             conversation.members = members
             conversation.team_name = school_class.displayName
         names = {school_user.displayName: school_user.id for school_user in school.users}
@@ -273,9 +274,15 @@ class TeamsChannel:
         return record
 
     def channel_conversation(
-        self, class_id: str, members: list[TeamsUser] | None = None, *, name: str = "General"
+        self,
+        class_id: str,
+        members: list[TeamsUser] | None = None,
+        *,
+        name: str = "General",
+        tenant_id: str | None = None,
     ) -> ConversationRecord:
-        """The General channel of the class team whose group id is `class_id`, created on first use."""
+        """The General channel of the class team whose group id is `class_id`, created on first use (in `tenant_id`,
+        by default the channel's tenant)."""
         conversation_id = f"19:{hashlib.sha256(class_id.encode()).hexdigest()[:32]}@thread.tacv2"
         existing = self._conversations.get(conversation_id)
         if existing is not None:
@@ -283,7 +290,7 @@ class TeamsChannel:
         record = ConversationRecord(
             id=conversation_id,
             kind="channel",
-            tenant_id=self.tenant_id,
+            tenant_id=tenant_id or self.tenant_id,
             members=list(members or []),
             class_id=class_id,
             name=name,
@@ -516,7 +523,8 @@ class TeamsChannel:
         request_headers = {"authorization": f"Bearer {bearer}", "content-type": "application/json; charset=utf-8"}
         request_headers.update(headers or {})
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=30.0)
+            # httpx's default pool walks every connection per request: too costly with dozens of turns in flight.
+            self._http = httpx.AsyncClient(timeout=30.0, transport=PooledTransport(max_connections=200))
         response = await self._http.post(self.bot_url, content=json.dumps(full).encode(), headers=request_headers)
         try:
             body = response.json() if response.content else None
@@ -535,7 +543,9 @@ class TeamsChannel:
         full.setdefault("channelId", CHANNEL_ID)
         full.setdefault("recipient", self.bot_account)
         channel_data = dict(full.get("channelData") or {})
-        channel_data.setdefault("tenant", {"id": self.tenant_id})
+        conversation: Any = full.get("conversation")
+        tenant: Any = conversation.get("tenantId") if isinstance(conversation, dict) else None
+        channel_data.setdefault("tenant", {"id": tenant if isinstance(tenant, str) and tenant else self.tenant_id})
         full["channelData"] = channel_data
         return full
 
@@ -767,6 +777,9 @@ class TeamsChannel:
         return next((r for r in conversation.records if r.id == activity_id and not r.deleted), None)
 
     def _find_user(self, member_id: str) -> TeamsUser | None:
+        by_object_id = self._users.get(member_id)
+        if by_object_id is not None:
+            return by_object_id
         for user in self._users.values():
             if member_id in (user.id, user.aad_object_id):
                 return user
