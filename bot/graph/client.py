@@ -48,7 +48,7 @@ from bot.graph.models import (
 from bot.graph.points import validate_points
 from bot.graph.requests import GraphRequest
 from bot.graph.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
-from bot.http_transport import DirectClient, PooledTransport
+from bot.http_transport import Answer, DirectClient, PooledTransport
 from bot.settings import Settings
 
 __all__ = ["EducationClient", "GraphHttp", "GraphResponse"]
@@ -286,7 +286,7 @@ class GraphHttp:
         )
 
     @staticmethod
-    def _decode(response: httpx.Response, method: str, template: str) -> object:
+    def _decode(response: Answer, method: str, template: str) -> object:
         if response.status_code == 204 or not response.content:
             return None
         try:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.hosting.credentials import CachedCredentialsFactory
-from bot.http_transport import DirectClient
+from bot.http_transport import Answer, DirectClient
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class OutboundConnector:
             headers["Authorization"] = f"Bearer {token}"
         url = f"{service_url.rstrip('/')}/{path}"
         content = json.dumps(body, separators=(",", ":")).encode()
-        response: httpx.Response | None = None
+        response: Answer | None = None
         for attempt in (1, 2):
             try:
                 response = await self._http.request(method, url, content=content, headers=headers)

@@ -179,3 +179,15 @@ async def test_direct_client_works_over_a_mock_transport() -> None:
     response = await direct.request("GET", "/education/classes")
     assert response.json() == {"ok": True}
     assert str(seen[0].url) == "https://graph.example/v1.0/education/classes"
+
+
+async def test_direct_client_answers_are_decoded_and_headers_case_insensitive(server: Server) -> None:
+    direct = DirectClient(PooledTransport(), timeout=5.0, base_url=server.url)
+    try:
+        compressed = await direct.request("GET", "/gzip")
+        echoed = await direct.request("GET", "/echo")
+    finally:
+        await direct.aclose()
+    assert compressed.json() == {"value": [1, 2, 3]}
+    assert echoed.headers["Request-Id"] == echoed.headers["request-id"] == "r-1"
+    assert echoed.headers.get("RETRY-AFTER") == "3"
