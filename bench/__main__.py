@@ -70,6 +70,8 @@ FIGURES = (
     Figure("activities_per_s", "1/s", Goal(">=", 240)),
     Figure("activity_p50_ms", "ms"),
     Figure("activity_p95_ms", "ms", Goal("<", 500)),
+    Figure("closed_loop_activities_per_s", "1/s"),
+    Figure("closed_loop_p95_ms", "ms"),
     Figure("activities_per_s_one_tenant", "1/s"),
     Figure("activity_p95_ms_one_tenant", "ms"),
     Figure("load_bot_cpu_pct", "% core"),

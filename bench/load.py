@@ -16,7 +16,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +48,19 @@ class LoadError(RuntimeError):
 
 @dataclass
 class LoadResult:
-    """A concurrent run: how many activities, the wall seconds, and each activity's latency in seconds."""
+    """A load run: how many activities, the wall seconds, each activity's latency and when each was answered (s)."""
 
     activities: int
     wall_seconds: float
     latencies: list[float]
+    answered_at: list[float] = field(default_factory=lambda: [])
 
     @property
     def per_second(self) -> float:
+        """Activities answered a second: between the first and the last answer when they were recorded (a steady
+        open-loop rate, without the pipeline's fill and drain), else over the whole run."""
+        if len(self.answered_at) > 1 and max(self.answered_at) > min(self.answered_at):
+            return (len(self.answered_at) - 1) / (max(self.answered_at) - min(self.answered_at))
         return self.activities / self.wall_seconds
 
     def percentile(self, fraction: float) -> float:
@@ -325,16 +330,18 @@ class SandboxWorld:
         """
         messages = [(self.teacher, item) if isinstance(item, str) else item for item in texts]
         latencies: list[float] = []
+        answered: list[float] = []
         started = time.perf_counter()
 
         async def one(index: int, user: TeamsUser, text: str) -> None:
             due = started + index / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             await self.send(text, user)
-            latencies.append(time.perf_counter() - due)
+            answered.append(time.perf_counter())
+            latencies.append(answered[-1] - due)
 
         await asyncio.gather(*(one(index, user, text) for index, (user, text) in enumerate(messages)))
-        return LoadResult(len(messages), time.perf_counter() - started, latencies)
+        return LoadResult(len(messages), time.perf_counter() - started, latencies, answered)
 
 
 def spread_grades(teachers: Sequence[TeamsUser], students: Sequence[Sequence[str]], count: int) -> list[Message]:

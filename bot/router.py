@@ -218,14 +218,20 @@ class AssistantRouter:
         A quick answer (most grades) needs no indicator and costs no extra connector request; a slow one (Graph
         latency, throttling, a big batch) shows it, as Bot Framework's ShowTypingMiddleware does.
         """
-        shower = asyncio.create_task(self._show_typing(outbox))
+        shower: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            shower.append(asyncio.create_task(self._show_typing(outbox)))
+
+        timer = asyncio.get_running_loop().call_later(self._typing_after, start)  # no task at all for a quick turn
         try:
             yield
         finally:
-            shower.cancel()
+            timer.cancel()
+            for task in shower:
+                task.cancel()
 
     async def _show_typing(self, outbox: Outbox) -> None:
-        await asyncio.sleep(self._typing_after)
         while True:
             try:
                 await outbox.typing()

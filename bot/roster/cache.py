@@ -92,6 +92,14 @@ class _Shelf(Generic[T]):
         # shield: a waiter that gives up must not cancel the fetch the other waiters share.
         return await asyncio.shield(task)
 
+    def peek(self, key: _Key) -> tuple[T, ...] | None:
+        """The fresh entry under `key`, or None (nothing is fetched)."""
+        entry = self._entries.get(key)
+        if entry is None or entry.expires_at <= self._clock():
+            return None
+        self._entries.move_to_end(key)
+        return entry.value
+
     def _settle(self, key: _Key, expires_at: float, task: asyncio.Task[tuple[T, ...]]) -> None:
         if task.cancelled():
             if self._inflight.get(key) is task:
@@ -223,6 +231,13 @@ class RosterCache:
             return tuple(await source.list_assignments(class_id))
 
         return await self._assignments.get((teacher_key, class_id), fetch)
+
+    def fresh(
+        self, teacher_key: str, class_id: ClassId
+    ) -> tuple[tuple[EducationUser, ...] | None, tuple[Assignment, ...] | None]:
+        """The class's students and assignments as cached now (None for either that is missing or stale)."""
+        key = (teacher_key, class_id)
+        return self._students.peek(key), self._assignments.peek(key)
 
     def invalidate(self, teacher_key: str, class_id: ClassId | None = None) -> None:
         """Forget cached data of one teacher: everything, or one class's students and assignments.

@@ -631,6 +631,10 @@ async def _within(
             return None
         return cache.remembered(await cache.assignments(source, teacher_key, class_id), assignment, resolve_assignment)
 
+    cached_students, cached_assignments = cache.fresh(teacher_key, class_id)
+    if (student is None or cached_students is not None) and (assignment is None or cached_assignments is not None):
+        # Both at hand (a teacher working through a pile): resolve now, without tasks for fetches that are not needed.
+        return await students(), await assignments()
     return await asyncio.gather(students(), assignments())
 
 

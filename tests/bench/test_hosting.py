@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import hosting
+from bench.load import LoadResult
 
 
 def _children() -> list[int]:
@@ -29,6 +30,8 @@ async def test_every_hosting_figure_is_measured_and_the_bot_is_stopped(monkeypat
         "HELP_MESSAGES": 5,
         "GRADE_MESSAGES": 5,
         "LOAD_ACTIVITIES": 8,
+        "LOAD_SECONDS": 0.1,
+        "LOAD_TENANTS": 2,
         "LOAD_CONCURRENCY": 4,
         "DEBUG_ACTIVITIES": 4,
         "LOAD_LATENCY_SECONDS": 0.01,
@@ -44,3 +47,9 @@ async def test_every_hosting_figure_is_measured_and_the_bot_is_stopped(monkeypat
     assert figures["grade_activity_round_trips"] == 1
     assert float(figures["activity_cpu_ms"]) > 0 and float(figures["rss_mb"]) > 10
     assert _children() == []
+
+
+def test_an_open_loop_rate_counts_answers_between_the_first_and_the_last() -> None:
+    steady = LoadResult(5, wall_seconds=10.0, latencies=[0.2] * 5, answered_at=[1.0, 1.5, 2.0, 2.5, 3.0])
+    assert steady.per_second == 2.0  # the fill before the first answer and the drain after the last do not count
+    assert LoadResult(5, wall_seconds=10.0, latencies=[0.2] * 5).per_second == 0.5  # closed loop: the whole run

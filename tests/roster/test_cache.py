@@ -250,3 +250,17 @@ async def test_a_resolution_is_remembered_only_while_the_roster_is_the_same(cach
     again = cache.remembered(await cache.students(graph, TEACHER_A, BIOLOGY), "Alice", resolve_student)
     assert isinstance(again, Ambiguous)
     assert sorted(user.display_name for user in again.candidates) == ["Alice Newcomer", "Alice Other"]
+
+
+async def test_fresh_shows_only_what_is_cached_and_fresh(cache: RosterCache, clock: Clock) -> None:
+    graph = FakeGraph("a")
+    assert cache.fresh(TEACHER_A, BIOLOGY) == (None, None)
+    students = await cache.students(graph, TEACHER_A, BIOLOGY)
+    assert cache.fresh(TEACHER_A, BIOLOGY) == (students, None)
+    assignments = await cache.assignments(graph, TEACHER_A, BIOLOGY)
+    reads = graph.reads
+    assert cache.fresh(TEACHER_A, BIOLOGY) == (students, assignments)
+    assert cache.fresh(TEACHER_B, BIOLOGY) == (None, None)  # another teacher's cache stays theirs
+    clock.now += 61  # assignments expire first
+    assert cache.fresh(TEACHER_A, BIOLOGY) == (students, None)
+    assert graph.reads == reads  # looking never fetches
