@@ -8,7 +8,6 @@ endpoint, for one teacher's delegated token).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from typing import Any, TypeVar, cast
 from uuid import uuid4
 
 import httpx
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bot.graph import requests as build
@@ -290,7 +290,7 @@ class GraphHttp:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return json.loads(response.content)
+            return orjson.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             raise GraphMalformedResponse(
                 f"Graph answered {method} {template} with a body that is not JSON",

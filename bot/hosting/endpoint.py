@@ -19,12 +19,12 @@ given time to finish, their Graph writes and replies included.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, cast
 
+import orjson
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
 from botbuilder.integration.aiohttp import CloudAdapter  # pyright: ignore[reportMissingTypeStubs]
@@ -139,7 +139,7 @@ class MessagesEndpoint:
             chunks.append(chunk)
         body = b"".join(chunks)
         try:
-            payload: object = json.loads(body)
+            payload: object = orjson.loads(body)
         except (ValueError, UnicodeDecodeError):
             return _error(400, "malformed JSON")
         document = as_object(payload)

@@ -8,13 +8,13 @@ The bot's token comes from the kept `CachedCredentialsFactory` credentials (fetc
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from bot.hosting.credentials import CachedCredentialsFactory
 from bot.http_transport import Answer, DirectClient
@@ -68,7 +68,7 @@ class OutboundConnector:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         url = f"{service_url.rstrip('/')}/{path}"
-        content = json.dumps(body, separators=(",", ":")).encode()
+        content = orjson.dumps(body)
         response: Answer | None = None
         for attempt in (1, 2):
             try:
