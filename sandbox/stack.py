@@ -204,13 +204,16 @@ class SandboxStack:
         return mock_transport(self.graph, self.graph_url)
 
     def user_id(self, display_name: str) -> str:
-        return self.school.user_named(display_name).id
+        """A tenant-0 user's id by display name."""
+        return self.tenant(0).user_id(display_name)
 
     def class_id(self, display_name: str) -> str:
-        return self.school.class_named(display_name).id
+        """A tenant-0 class's id by display name."""
+        return self.tenant(0).class_id(display_name)
 
     def assignment_id(self, class_display_name: str, assignment_display_name: str) -> str:
-        return self.school.assignment_named(self.class_id(class_display_name), assignment_display_name).id
+        """A tenant-0 assignment's id by its class's and its own display names."""
+        return self.tenant(0).assignment_id(class_display_name, assignment_display_name)
 
 
 @dataclass

@@ -5,28 +5,21 @@ replaces the card in place, and a user-specific view is shown only to its user."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from sandbox.run import World, start_world
+from sandbox.run import World
 from sandbox.teams import ADAPTIVE_CARD, ADAPTIVECARDS_JS, OAUTH_CARD, TeamsUser
 
 GRADE_ALICE = "grade Alice Smith 85 on Essay 2 in Biology 101"
 
 
 @pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
-    started = await start_world(tls_directory=tmp_path / "tls")
-    started.teams.seed_school(started.stack.school)
-    try:
-        yield started
-    finally:
-        await started.stop()
+def world(world: World) -> World:
+    world.teams.seed_school(world.stack.school)
+    return world
 
 
 @pytest.fixture

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from app import create_production_app
-from sandbox.run import World, start_world
-
-
-@pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
-    started = await start_world(tls_directory=tmp_path / "tls")
-    yield started
-    await started.stop()
+from sandbox.run import World
 
 
 async def test_start_up_objects_are_frozen_out_of_the_collector(world: World) -> None:

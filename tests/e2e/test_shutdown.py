@@ -8,11 +8,10 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from app import ASSISTANT_KEY, HOSTING_KEY
 from bot.actions import bulk, jobs
@@ -21,7 +20,7 @@ from bot.cards.actions import CardAction, CardInputs, Verb
 from bot.graph.client import EducationClient
 from bot.graph.ids import AssignmentId, ClassId, SubmissionId, TenantId, UserId
 from bot.turn import Actor, Conversation
-from sandbox.run import World, start_world
+from sandbox.run import World
 from sandbox.teams import TeamsUser
 from tests.actions.conftest import RecordingOutbox, enroll_students
 
@@ -31,15 +30,6 @@ DANA = "Dana Whitfield"
 SLOW_GRAPH_SECONDS = 0.5
 """Each Graph request of a slow turn waits this long: time enough to act while the turn is in flight."""
 SLOW_JOB_SECONDS = 0.25
-
-
-@pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
-    started = await start_world(tls_directory=tmp_path / "tls")
-    yield started
-    await started.stop()
 
 
 async def signed_in(world: World) -> TeamsUser:

@@ -5,24 +5,18 @@ sandbox Graph as written by that teacher."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.run import World, start_world
+from sandbox.run import World
 from sandbox.teams import TeamsUser
 
 
 @pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test; start_world sets its own
-    started = await start_world(tls_directory=tmp_path / "tls")
-    started.teams.auto_sso = False  # these tests perform Teams' token exchange themselves
-    yield started
-    await started.stop()
+def world(world: World) -> World:
+    world.teams.auto_sso = False  # these tests perform Teams' token exchange themselves
+    return world
 
 
 def teacher(world: World, name: str = "Dana Whitfield") -> TeamsUser:
