@@ -20,7 +20,10 @@ Design choices and their trade-offs:
   waiting, books a moment for each in order and writes each key once (one read and one write per key per batch,
   however many callers). So 64 turns asking at once cost two store round trips, not 64 compare-and-set races that
   each lose to the others (measured: 60 store calls per grade under 64-way load before, under 1 after). Across
-  processes the compare-and-set still decides. Leasing capacity ahead of demand (booking moments nobody asked for
+  processes the compare-and-set still decides. The state a process last wrote for a key is remembered and used for
+  its next booking instead of reading the key again: the write names that state's version, so when another instance
+  wrote in between the store refuses it and the key is read afresh (while one instance does the sending, a booking is
+  one write and no read). Leasing capacity ahead of demand (booking moments nobody asked for
   yet) is not done: it would hold capacity idle on an instance with nothing to send and make the others wait.
 - Grants are booked on several keys one document at a time (the Store has no multi-document transaction). When a
   later key's write conflicts, the earlier bookings are withdrawn before trying again; if withdrawing fails too the
@@ -37,6 +40,7 @@ import math
 import secrets
 import time
 from bisect import insort
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,6 +65,9 @@ KEEP_IDLE = timedelta(minutes=5)
 
 MAX_CONFLICTS = 200
 """Compare-and-set attempts before giving up on a too-contended key."""
+
+REMEMBERED_KEYS = 4096
+"""Keys whose last written state is remembered (the least recently used are forgotten)."""
 
 _MAX_ROUNDS = 64
 """Rounds of the search for a moment that fits every key (each round only moves it later)."""
@@ -136,6 +143,8 @@ class SharedLimiter:
         self._namespace = namespace
         self._max_conflicts = max(1, max_conflicts)
         self._queues: dict[tuple[Limit, ...], _Queue] = {}
+        self._written: OrderedDict[str, _State] = OrderedDict()
+        """Per key, the state this process's last write left (see `_state`)."""
 
     def _now(self) -> int:
         return math.floor(self.clock() * MICROS)
@@ -203,7 +212,7 @@ class SharedLimiter:
         """
         for _ in range(self._max_conflicts):
             now = self._now()
-            states = [_State.read(await self._store.get(self._namespace, limit.key)) for limit in limits]
+            states = [await self._state(limit) for limit in limits]
             live = [prune(state.entries, limit, now) for state, limit in zip(states, limits, strict=True)]
             not_before = max([now, *(state.paused_until for state in states)])
             tag = secrets.randbits(48)
@@ -225,6 +234,8 @@ class SharedLimiter:
                     await self._write(limit, state, entries, now)
                     booked.append(limit)
             except VersionConflict:
+                for limit in limits:  # another instance wrote: read what it wrote next time
+                    self._written.pop(limit.key, None)
                 for limit in booked:
                     await self._withdraw(limit, tag)
                 await asyncio.sleep(0)  # let the writer that won go on
@@ -310,6 +321,18 @@ class SharedLimiter:
         # Keys that keep pushing each other: past every booking on every key, everything fits.
         return max([at, *(entry[0] + limit.horizon for limit, es in zip(limits, live, strict=True) for entry in es)])
 
+    async def _state(self, limit: Limit) -> _State:
+        """The key's state as this process last wrote it, or as the store holds it when another may have written.
+
+        A remembered state is only a guess: the write that follows names its version, so if another instance wrote
+        in between, the store refuses it (`VersionConflict`) and the key is read afresh.
+        """
+        written = self._written.get(limit.key)
+        if written is not None:
+            self._written.move_to_end(limit.key)
+            return written
+        return _State.read(await self._store.get(self._namespace, limit.key))
+
     async def _write(
         self, limit: Limit, state: _State, entries: list[Entry], now: int, *, paused_until: int | None = None
     ) -> None:
@@ -319,7 +342,15 @@ class SharedLimiter:
         value: dict[str, Any] = {"e": [list(entry) for entry in entries], "p": until}
         last = max([now, until, *(entry[0] for entry in entries)])
         ttl = timedelta(microseconds=last - now + limit.horizon) + KEEP_IDLE
-        await self._store.put(self._namespace, limit.key, value, expected_version=state.version, ttl=ttl)
+        try:
+            version = await self._store.put(self._namespace, limit.key, value, expected_version=state.version, ttl=ttl)
+        except BaseException:
+            self._written.pop(limit.key, None)
+            raise
+        self._written[limit.key] = _State(list(entries), until, version)
+        self._written.move_to_end(limit.key)
+        while len(self._written) > REMEMBERED_KEYS:
+            self._written.popitem(last=False)
 
     async def _withdraw(self, limit: Limit, tag: int) -> None:
         """Remove a booking whose grant did not go through (best effort: a stray booking only holds capacity)."""
