@@ -38,6 +38,9 @@ SIGN_IN_CONCURRENCY = 8
 SIGN_IN_STUDENTS = ("Alice Smith", "Bob Jones", "Carol Diaz")
 """Whose grade a tenant's first, second, third teacher types before signing in (each must land unchanged)."""
 
+STEADY_AFTER = 0.2
+"""The share of an open-loop run's sending time left out of its rate (connections and caches warming up)."""
+
 Message = tuple[TeamsUser, str]
 """Who sends a message, and its text."""
 
@@ -54,13 +57,18 @@ class LoadResult:
     wall_seconds: float
     latencies: list[float]
     answered_at: list[float] = field(default_factory=lambda: [])
+    """Open loop: when each answer came (perf_counter seconds)."""
+    steady: tuple[float, float] | None = None
+    """Open loop: the window over which the rate is taken (after the warm-up, up to the last message sent)."""
 
     @property
     def per_second(self) -> float:
-        """Activities answered a second: between the first and the last answer when they were recorded (a steady
-        open-loop rate, without the pipeline's fill and drain), else over the whole run."""
-        if len(self.answered_at) > 1 and max(self.answered_at) > min(self.answered_at):
-            return (len(self.answered_at) - 1) / (max(self.answered_at) - min(self.answered_at))
+        """Activities answered a second. Open loop: the answers that came within the steady window, per second of
+        it (a bot that keeps up answers as fast as the load is offered; one falling behind answers fewer there).
+        Closed loop: all activities over the whole run."""
+        if self.steady is not None and self.steady[1] > self.steady[0]:
+            start, end = self.steady
+            return sum(1 for moment in self.answered_at if start <= moment < end) / (end - start)
         return self.activities / self.wall_seconds
 
     def percentile(self, fraction: float) -> float:
@@ -341,7 +349,9 @@ class SandboxWorld:
             latencies.append(answered[-1] - due)
 
         await asyncio.gather(*(one(index, user, text) for index, (user, text) in enumerate(messages)))
-        return LoadResult(len(messages), time.perf_counter() - started, latencies, answered)
+        sending = len(messages) / rate
+        steady = (started + sending * STEADY_AFTER, started + sending)
+        return LoadResult(len(messages), time.perf_counter() - started, latencies, answered, steady)
 
 
 def spread_grades(teachers: Sequence[TeamsUser], students: Sequence[Sequence[str]], count: int) -> list[Message]:

@@ -6,10 +6,11 @@ real HTTP on 127.0.0.1 (`sandbox.http`) and an `httpx.MockTransport` for in-proc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class SandboxRequest:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+        return orjson.loads(self.body) if self.body else None
 
 
 @dataclass
@@ -39,13 +40,13 @@ class SandboxResponse:
     body: bytes = b""
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+        return orjson.loads(self.body) if self.body else None
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
     """A JSON response with Graph's content type."""
     merged = {"content-type": "application/json; odata.metadata=minimal; charset=utf-8", **(headers or {})}
-    return SandboxResponse(status=status, headers=merged, body=json.dumps(payload).encode())
+    return SandboxResponse(status=status, headers=merged, body=orjson.dumps(payload))
 
 
 class Service(Protocol):

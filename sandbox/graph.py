@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, TokenVerifier, json_response
@@ -993,7 +994,7 @@ class GraphEducation:
                 path=path,
                 query=dict(parse_qsl(split.query, keep_blank_values=True)),
                 headers=part_headers,
-                body=b"" if raw_body is None else json.dumps(raw_body).encode(),
+                body=b"" if raw_body is None else orjson.dumps(raw_body),
                 base_url=outer.base_url,
             )
             self._log.append(RequestRecord(sub_request.method, path, batch_part=True))

@@ -35,7 +35,6 @@ import asyncio
 import copy
 import hashlib
 import itertools
-import json
 import logging
 import time
 import uuid
@@ -47,8 +46,9 @@ from typing import Any, Final, cast
 from urllib.parse import unquote
 
 import httpx
+import orjson
 
-from bot.http_transport import PooledTransport
+from bot.http_transport import DirectClient, PooledTransport
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, json_response
 from sandbox.entra import Entra
 from sandbox.school import School
@@ -200,7 +200,7 @@ class TeamsChannel:
         self._throttled = 0
         self._retry_after = 1.0
         self._ids = itertools.count(1)
-        self._http: httpx.AsyncClient | None = None
+        self._http: DirectClient | None = None
         self.requests: list[tuple[str, str]] = []
         """Every connector request as (method, path), for tests."""
         self.auto_sso = True
@@ -524,8 +524,8 @@ class TeamsChannel:
         request_headers.update(headers or {})
         if self._http is None:
             # httpx's default pool walks every connection per request: too costly with dozens of turns in flight.
-            self._http = httpx.AsyncClient(timeout=30.0, transport=PooledTransport(max_connections=200))
-        response = await self._http.post(self.bot_url, content=json.dumps(full).encode(), headers=request_headers)
+            self._http = DirectClient(PooledTransport(max_connections=200), timeout=30.0)
+        response = await self._http.request("POST", self.bot_url, content=orjson.dumps(full), headers=request_headers)
         try:
             body = response.json() if response.content else None
         except ValueError:

@@ -49,7 +49,10 @@ async def test_every_hosting_figure_is_measured_and_the_bot_is_stopped(monkeypat
     assert _children() == []
 
 
-def test_an_open_loop_rate_counts_answers_between_the_first_and_the_last() -> None:
-    steady = LoadResult(5, wall_seconds=10.0, latencies=[0.2] * 5, answered_at=[1.0, 1.5, 2.0, 2.5, 3.0])
-    assert steady.per_second == 2.0  # the fill before the first answer and the drain after the last do not count
+def test_an_open_loop_rate_counts_the_answers_of_its_steady_window() -> None:
+    answered = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+    kept_up = LoadResult(7, wall_seconds=4.0, latencies=[0.2] * 7, answered_at=answered, steady=(1.0, 3.0))
+    assert kept_up.per_second == 2.0  # 1.0, 1.5, 2.0, 2.5 in [1, 3): the warm-up and the drain do not count
+    behind = LoadResult(7, wall_seconds=9.0, latencies=[4.0] * 7, answered_at=[5.0] * 7, steady=(1.0, 3.0))
+    assert behind.per_second == 0.0  # nothing answered while the load was offered
     assert LoadResult(5, wall_seconds=10.0, latencies=[0.2] * 5).per_second == 0.5  # closed loop: the whole run
