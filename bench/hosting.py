@@ -35,7 +35,7 @@ from typing import TypeVar
 import httpx
 
 from bench.bot_process import PROFILE_VARIABLE, BotProcess
-from bench.load import SIGN_IN_CONCURRENCY, Message, SandboxWorld, grade_texts, spread_grades
+from bench.load import Message, SandboxWorld, grade_texts, spread_grades
 from sandbox.teams import TeamsUser
 
 HELP_MESSAGES = 300
@@ -121,30 +121,10 @@ class _Run:
         self.figures["activity_cpu_ms"] = round(value, 3)
 
     async def sign_in(self) -> list[str]:
-        """Sign every tenant's Biology 101 teachers in and find, per tenant, the students whose grade is written at
-        once (this warms the bot's caches). Returns tenant 0's students (the sequential figures' load)."""
-        world = self.world
-        teachers = world.teachers()
-        await world.sign_in_all(teachers)
-        firsts: dict[str, TeamsUser] = {}
-        for teacher in teachers:
-            firsts.setdefault(teacher.tenant_id, teacher)
-        gate = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
-
-        async def writable(teacher: TeamsUser) -> list[str]:
-            async with gate:
-                return await world.writable_students(teacher)
-
-        found = await asyncio.gather(*(writable(teacher) for teacher in firsts.values()))
-        by_tenant = dict(zip(firsts, found, strict=True))
-        for tenant, students in by_tenant.items():
-            if len(students) < 5:
-                raise RuntimeError(
-                    f"only {len(students)} students can be graded without a confirmation in tenant {tenant}"
-                )
-        self.teachers = teachers
-        self.students = [by_tenant[teacher.tenant_id] for teacher in teachers]
-        return by_tenant[world.teacher.tenant_id]
+        """Sign every tenant's Biology 101 teachers in and find their writable students (`prepare_load`); returns
+        tenant 0's students (the sequential figures' load)."""
+        self.teachers, self.students = await self.world.prepare_load()
+        return self.students[0]
 
     def spread(self, count: int) -> list[Message]:
         """`count` grades round-robin over every signed-in teacher of every tenant."""

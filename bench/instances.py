@@ -1,9 +1,10 @@
 """Throughput of grade messages with one bot instance and with two, both on one PostgreSQL database.
 
-The load is the hosting benchmark's concurrent figure (`bench.hosting`): a signed-in teacher, 200 ms per sandbox
-Graph request, `LOAD_CONCURRENCY` grades in flight, `LOAD_ACTIVITIES` of them. Each configuration gets a fresh
+The load is the hosting benchmark's closed-loop figure (`bench.hosting`): the Biology 101 teachers of
+`LOAD_TENANTS` tenants signed in, 200 ms per sandbox Graph request, `LOAD_CONCURRENCY` grades in flight,
+`LOAD_ACTIVITIES` of them, round-robin over the teachers. Each configuration gets a fresh
 sandbox and a schema of its own on one PostgreSQL server; every bot is a child process (`bench.bot_process`) built as
-in production, with the same settings except PORT (one STORAGE_URL, one TOKEN_CACHE_KEY). The teacher signs in
+in production, with the same settings except PORT (one STORAGE_URL, one TOKEN_CACHE_KEY). The teachers sign in
 through the first instance; the load generator then spreads activities round-robin over every instance's
 /api/messages, as a load balancer without sticky sessions would.
 
@@ -33,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # pyright: ignore[reportMissingTypeStubs]
-import httpx
 
 from bench.bot_process import BotProcess
-from bench.hosting import LOAD_ACTIVITIES, LOAD_CONCURRENCY, LOAD_LATENCY_SECONDS
-from bench.load import LoadError, LoadResult, SandboxWorld, grade_texts
-from bot.http_transport import PooledTransport
+from bench.hosting import LOAD_ACTIVITIES, LOAD_CONCURRENCY, LOAD_LATENCY_SECONDS, LOAD_TENANTS
+from bench.load import LoadError, LoadResult, Message, SandboxWorld, spread_grades
+from bot.http_transport import DirectClient, PooledTransport
 
 FIGURES = (
     "instances1_activities_per_s",
@@ -209,36 +209,37 @@ class PostgresServer:
             await connection.close()  # pyright: ignore[reportUnknownMemberType]
 
 
-async def _round_robin(world: SandboxWorld, urls: list[str], texts: list[str], concurrency: int) -> LoadResult:
+async def _round_robin(world: SandboxWorld, urls: list[str], messages: list[Message], concurrency: int) -> LoadResult:
     """Send the messages with `concurrency` in flight, the i-th to `urls[i % len(urls)]`; time each answer.
 
     Raises:
         LoadError: an instance did not accept an activity.
     """
     teams = world.teams
-    teacher = world.teacher
     token = world.stack.entra.mint_channel_token(world.stack.app_id, teams.service_url)  # one token, as Teams does
     headers = {"authorization": f"Bearer {token}", "content-type": "application/json; charset=utf-8"}
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    for index, text in enumerate(texts):
-        queue.put_nowait((urls[index % len(urls)], text))
+    queue: asyncio.Queue[tuple[str, Message]] = asyncio.Queue()
+    for index, message in enumerate(messages):
+        queue.put_nowait((urls[index % len(urls)], message))
     latencies: list[float] = []
-    # httpx's default pool walks every connection per request: too costly with dozens of requests in flight.
-    async with httpx.AsyncClient(timeout=30.0, transport=PooledTransport(max_connections=concurrency * 2)) as client:
+    client = DirectClient(PooledTransport(max_connections=concurrency * 2), timeout=30.0)
 
-        async def worker() -> None:
-            while not queue.empty():
-                url, text = queue.get_nowait()
-                activity = teams.complete(teams.message(text, user=teacher))
-                started = time.perf_counter()
-                response = await client.post(url, json=activity, headers=headers)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code not in (200, 201, 202):
-                    raise LoadError(f"{url} answered {response.status_code} to a message")
+    async def worker() -> None:
+        while not queue.empty():
+            url, (teacher, text) = queue.get_nowait()
+            activity = teams.complete(teams.message(text, user=teacher))
+            started = time.perf_counter()
+            response = await client.request("POST", url, json=activity, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code not in (200, 201, 202):
+                raise LoadError(f"{url} answered {response.status_code} to a message")
 
+    try:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return LoadResult(len(texts), time.perf_counter() - started, latencies)
+        return LoadResult(len(messages), time.perf_counter() - started, latencies)
+    finally:
+        await client.aclose()
 
 
 async def _audit_rows(server: PostgresServer, schema: str) -> int:
@@ -258,7 +259,7 @@ async def _configuration(
     """
     schema = f"bench_{instances}_{secrets.token_hex(4)}"
     await server.execute(f'CREATE SCHEMA "{schema}"')
-    world = SandboxWorld(root / "tls")
+    world = SandboxWorld(root / "tls", tenants=LOAD_TENANTS)
     bots: list[BotProcess] = []
     try:
         await world.start()
@@ -269,15 +270,13 @@ async def _configuration(
             bots.append(BotProcess(settings, environment=world.bot_environment(), log_path=log))
         await asyncio.gather(*(bot.start() for bot in bots))  # started together: the schema is migrated once
         world.point_at(bots[0].url)
-        await world.sign_in()
-        students = await world.writable_students()
-        if len(students) < 5:
-            raise LoadError(f"only {len(students)} students can be graded without a confirmation")
+        teachers, students = await world.prepare_load()
         urls = [f"{bot.url}/api/messages" for bot in bots]
         world.set_latency(LOAD_LATENCY_SECONDS)
-        await _round_robin(world, urls, grade_texts(students, LOAD_CONCURRENCY), LOAD_CONCURRENCY)  # warm every bot
+        warm = spread_grades(teachers, students, LOAD_CONCURRENCY)
+        await _round_robin(world, urls, warm, LOAD_CONCURRENCY)  # warm every bot
         before = await _audit_rows(server, schema)
-        result = await _round_robin(world, urls, grade_texts(students, LOAD_ACTIVITIES), LOAD_CONCURRENCY)
+        result = await _round_robin(world, urls, spread_grades(teachers, students, LOAD_ACTIVITIES), LOAD_CONCURRENCY)
         written = await _audit_rows(server, schema) - before
         deadline = time.perf_counter() + LANDED_WAIT_SECONDS
         while written < LOAD_ACTIVITIES and time.perf_counter() < deadline:  # a write may trail its HTTP answer

@@ -266,6 +266,34 @@ class SandboxWorld:
 
         await asyncio.gather(*(one(teacher, student) for teacher, student in plans))
 
+    async def prepare_load(self) -> tuple[list[TeamsUser], list[list[str]]]:
+        """Sign every tenant's Biology 101 teachers in and find, per tenant, the students whose grade is written at
+        once (this also warms the bot's caches).
+
+        Returns:
+            The teachers (tenant 0's first) and, per teacher in the same order, their tenant's writable students.
+
+        Raises:
+            LoadError: a sign-in failed, or a tenant has fewer than 5 writable students.
+        """
+        teachers = self.teachers()
+        await self.sign_in_all(teachers)
+        firsts: dict[str, TeamsUser] = {}
+        for teacher in teachers:
+            firsts.setdefault(teacher.tenant_id, teacher)
+        gate = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
+
+        async def writable(teacher: TeamsUser) -> list[str]:
+            async with gate:
+                return await self.writable_students(teacher)
+
+        found = await asyncio.gather(*(writable(teacher) for teacher in firsts.values()))
+        by_tenant = dict(zip(firsts, found, strict=True))
+        for tenant, students in by_tenant.items():
+            if len(students) < 5:
+                raise LoadError(f"only {len(students)} students can be graded without a confirmation in {tenant}")
+        return teachers, [by_tenant[teacher.tenant_id] for teacher in teachers]
+
     def points_of(self, student: str, tenant: int = 0) -> float | None:
         """The draft points of a student's Essay 2 in Biology 101, as the sandbox Graph holds them in a tenant."""
         view = self.stack.tenant(tenant)
