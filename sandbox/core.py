@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from bot.http_transport import json_bytes
+
 
 @dataclass(frozen=True)
 class SandboxRequest:
@@ -46,7 +48,7 @@ class SandboxResponse:
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
     """A JSON response with Graph's content type."""
     merged = {"content-type": "application/json; odata.metadata=minimal; charset=utf-8", **(headers or {})}
-    return SandboxResponse(status=status, headers=merged, body=orjson.dumps(payload))
+    return SandboxResponse(status=status, headers=merged, body=json_bytes(payload))
 
 
 class Service(Protocol):

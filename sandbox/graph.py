@@ -35,9 +35,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.http_transport import json_bytes
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, TokenVerifier, json_response
 from sandbox.school import (
     Assignment,
@@ -994,7 +994,7 @@ class GraphEducation:
                 path=path,
                 query=dict(parse_qsl(split.query, keep_blank_values=True)),
                 headers=part_headers,
-                body=b"" if raw_body is None else orjson.dumps(raw_body),
+                body=b"" if raw_body is None else json_bytes(raw_body),
                 base_url=outer.base_url,
             )
             self._log.append(RequestRecord(sub_request.method, path, batch_part=True))

@@ -46,9 +46,8 @@ from typing import Any, Final, cast
 from urllib.parse import unquote
 
 import httpx
-import orjson
 
-from bot.http_transport import DirectClient, PooledTransport
+from bot.http_transport import DirectClient, PooledTransport, json_bytes
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, json_response
 from sandbox.entra import Entra
 from sandbox.school import School
@@ -525,7 +524,7 @@ class TeamsChannel:
         if self._http is None:
             # httpx's default pool walks every connection per request: too costly with dozens of turns in flight.
             self._http = DirectClient(PooledTransport(max_connections=200), timeout=30.0)
-        response = await self._http.request("POST", self.bot_url, content=orjson.dumps(full), headers=request_headers)
+        response = await self._http.request("POST", self.bot_url, content=json_bytes(full), headers=request_headers)
         try:
             body = response.json() if response.content else None
         except ValueError:

@@ -14,10 +14,9 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
-import orjson
 
 from bot.hosting.credentials import CachedCredentialsFactory
-from bot.http_transport import Answer, DirectClient
+from bot.http_transport import Answer, DirectClient, json_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ class OutboundConnector:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         url = f"{service_url.rstrip('/')}/{path}"
-        content = orjson.dumps(body)
+        content = json_bytes(body)
         response: Answer | None = None
         for attempt in (1, 2):
             try:

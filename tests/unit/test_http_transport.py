@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.http_transport import DirectClient, PooledTransport
+from bot.http_transport import DirectClient, PooledTransport, json_bytes
 
 PEERS = web.AppKey("peers", set[int])
 
@@ -191,3 +191,9 @@ async def test_direct_client_answers_are_decoded_and_headers_case_insensitive(se
     assert compressed.json() == {"value": [1, 2, 3]}
     assert echoed.headers["Request-Id"] == echoed.headers["request-id"] == "r-1"
     assert echoed.headers.get("RETRY-AFTER") == "3"
+
+
+def test_json_bytes_takes_what_orjson_refuses() -> None:
+    assert json.loads(json_bytes({"a": 2**70, "b": "é"})) == {"a": 2**70, "b": "é"}
+    assert json.loads(json_bytes({1: True})) == {"1": True}
+    assert json_bytes({"points": 85.0, "names": ["Núñez"]}) == '{"points":85.0,"names":["Núñez"]}'.encode()
