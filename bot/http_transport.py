@@ -52,7 +52,7 @@ class Answer:
         Raises:
             ValueError: the body is not JSON.
         """
-        return orjson.loads(self.content)
+        return parse_json(self.content)
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -235,6 +235,20 @@ class DirectClient:
     async def aclose(self) -> None:
         """Close the transport (its pooled connections)."""
         await self._transport.aclose()
+
+
+def parse_json(content: bytes) -> Any:
+    """JSON text parsed by orjson, or by the standard library where orjson refuses it (lone surrogate escapes, NaN,
+    numbers beyond a double). One difference remains: an integer beyond 64 bits comes back as a float (no activity or
+    Graph answer carries one).
+
+    Raises:
+        ValueError: the text is not JSON (or not UTF-8).
+    """
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def json_bytes(value: object) -> bytes:

@@ -15,7 +15,6 @@ from typing import Any, TypeVar, cast
 from uuid import uuid4
 
 import httpx
-import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bot.graph import requests as build
@@ -48,7 +47,7 @@ from bot.graph.models import (
 from bot.graph.points import validate_points
 from bot.graph.requests import GraphRequest
 from bot.graph.retry import RETRYABLE_STATUSES, RetryBudget, RetryPolicy, parse_retry_after
-from bot.http_transport import Answer, DirectClient, PooledTransport
+from bot.http_transport import Answer, DirectClient, PooledTransport, parse_json
 from bot.settings import Settings
 
 __all__ = ["EducationClient", "GraphHttp", "GraphResponse"]
@@ -290,7 +289,7 @@ class GraphHttp:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return orjson.loads(response.content)
+            return parse_json(response.content)
         except (ValueError, UnicodeDecodeError):
             raise GraphMalformedResponse(
                 f"Graph answered {method} {template} with a body that is not JSON",

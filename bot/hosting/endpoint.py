@@ -24,7 +24,6 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, cast
 
-import orjson
 from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext  # pyright: ignore[reportMissingTypeStubs]
 from botbuilder.integration.aiohttp import CloudAdapter  # pyright: ignore[reportMissingTypeStubs]
@@ -34,6 +33,7 @@ from bot.hosting.activity_reader import read_activity
 from bot.hosting.channel_auth import ChannelAuthError
 from bot.hosting.connectors import TeamsBotFrameworkAuthentication
 from bot.hosting.json_shapes import as_object
+from bot.http_transport import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class MessagesEndpoint:
             chunks.append(chunk)
         body = b"".join(chunks)
         try:
-            payload: object = orjson.loads(body)
+            payload: object = parse_json(body)
         except (ValueError, UnicodeDecodeError):
             return _error(400, "malformed JSON")
         document = as_object(payload)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.http_transport import DirectClient, PooledTransport, json_bytes
+from bot.http_transport import DirectClient, PooledTransport, json_bytes, parse_json
 
 PEERS = web.AppKey("peers", set[int])
 
@@ -197,3 +197,11 @@ def test_json_bytes_takes_what_orjson_refuses() -> None:
     assert json.loads(json_bytes({"a": 2**70, "b": "é"})) == {"a": 2**70, "b": "é"}
     assert json.loads(json_bytes({1: True})) == {"1": True}
     assert json_bytes({"points": 85.0, "names": ["Núñez"]}) == '{"points":85.0,"names":["Núñez"]}'.encode()
+
+
+def test_parse_json_reads_what_the_standard_library_reads() -> None:
+    for text in ('{"a": [1, 2.5, "é"]}', '"\\ud800"', "[1e400]"):
+        assert repr(parse_json(text.encode())) == repr(json.loads(text))
+    assert parse_json(b"123456789012345678901234567890") == 1.2345678901234568e29  # beyond 64 bits: a float
+    with pytest.raises(ValueError):
+        parse_json(b"{not json")
