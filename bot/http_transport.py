@@ -34,7 +34,6 @@ from typing import Any
 import aiohttp
 import httpx
 import orjson
-from multidict import CIMultiDict
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +101,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         headers = [(name, value) for name, value in request.headers.multi_items() if name.lower() != "content-length"]
         body = await request.aread()
         timeouts = request.extensions.get("timeout", {})
-        status, raw_headers, content = await self._exchange(
+        status, _, raw_headers, content = await self._exchange(
             request.method, str(request.url), headers, body, timeouts, decompress=False, request=request
         )
         return httpx.Response(
@@ -117,10 +116,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         Raises:
             httpx.TransportError: as `handle_async_request` raises them.
         """
-        status, raw_headers, content = await self._exchange(
+        status, decoded, _, content = await self._exchange(
             method, url, headers, body, timeouts, decompress=True, request=None
         )
-        return Answer(status, CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers), content)
+        return Answer(status, decoded, content)
 
     async def _exchange(
         self,
@@ -132,7 +131,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         *,
         decompress: bool,
         request: httpx.Request | None,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    ) -> tuple[int, Mapping[str, str], list[tuple[bytes, bytes]], bytes]:
+        """Status, headers (aiohttp's case-insensitive view), the same headers raw, and the body read whole."""
         session = self._open()
         timeout = aiohttp.ClientTimeout(
             total=None,
@@ -151,7 +151,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 proxy=self._proxy(url),
                 auto_decompress=decompress,
             ) as answer:
-                return answer.status, list(answer.raw_headers), await answer.read()
+                return answer.status, answer.headers, list(answer.raw_headers), await answer.read()
         except aiohttp.ConnectionTimeoutError as error:
             raise httpx.ConnectTimeout(str(error) or "connect timeout", request=request) from error
         except aiohttp.SocketTimeoutError as error:

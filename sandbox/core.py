@@ -10,9 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import orjson
-
-from bot.http_transport import json_bytes
+from bot.http_transport import json_bytes, parse_json
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class SandboxRequest:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
+        return parse_json(self.body) if self.body else None
 
 
 @dataclass
@@ -42,7 +40,7 @@ class SandboxResponse:
     body: bytes = b""
 
     def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
+        return parse_json(self.body) if self.body else None
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> SandboxResponse:
