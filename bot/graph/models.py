@@ -2,6 +2,11 @@
 
 Parsing never crashes on what a newer Graph may send: unknown fields are ignored, unknown enum members become
 `unknownFutureValue`, and an outcome with an unknown `@odata.type` becomes `UnknownOutcome`.
+
+The models hold only the fields the assistant reads (the "who did it" identity sets Graph sends with every
+submission and outcome are left out): submissions are kept in short-lived caches, and every nested model held there
+is several objects the garbage collector walks on each full pass, which under load was the event loop's longest
+pause (`make bench`, slow callbacks).
 """
 
 from __future__ import annotations
@@ -63,25 +68,6 @@ class UserRole(_TolerantEnum):
     TEACHER = "teacher"
     NONE = "none"
     UNKNOWN = "unknownFutureValue"
-
-
-class Identity(GraphModel):
-    """identity: who did something."""
-
-    id: str | None = None
-    display_name: str | None = None
-
-
-class IdentitySet(GraphModel):
-    """identitySet: the user, application or device behind an action."""
-
-    user: Identity | None = None
-    application: Identity | None = None
-    device: Identity | None = None
-
-    @property
-    def user_id(self) -> UserId | None:
-        return UserId(self.user.id) if self.user and self.user.id else None
 
 
 class EducationClass(GraphModel):
@@ -181,7 +167,6 @@ class PointsGrade(GraphModel):
     """educationAssignmentPointsGrade."""
 
     points: float | None = None
-    graded_by: IdentitySet | None = None
     graded_date_time: datetime | None = None
 
 
@@ -189,8 +174,6 @@ class FeedbackValue(GraphModel):
     """educationFeedback."""
 
     text: EducationItemBody | None = None
-    feedback_by: IdentitySet | None = None
-    feedback_date_time: datetime | None = None
 
 
 class RubricQualityFeedback(GraphModel):
@@ -209,8 +192,6 @@ class RubricQualitySelectedLevel(GraphModel):
 
 class _OutcomeBase(GraphModel):
     id: OutcomeId
-    last_modified_by: IdentitySet | None = None
-    last_modified_date_time: datetime | None = None
 
 
 class PointsOutcome(_OutcomeBase):
@@ -297,11 +278,6 @@ class Submission(GraphModel):
     returned_date_time: datetime | None = None
     reassigned_date_time: datetime | None = None
     excused_date_time: datetime | None = None
-    unsubmitted_date_time: datetime | None = None
-    submitted_by: IdentitySet | None = None
-    returned_by: IdentitySet | None = None
-    reassigned_by: IdentitySet | None = None
-    excused_by: IdentitySet | None = None
     outcomes: list[Outcome] = Field(default_factory=list)  # pyright: ignore[reportUnknownVariableType]
 
     @field_validator("outcomes", mode="before")
