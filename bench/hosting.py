@@ -1,11 +1,14 @@
 """Hosting figures of the bot process alone: CPU per activity, throughput and latency under load with Graph-like
 latency, start-up time, memory and event-loop responsiveness.
 
-The throughput load is an open loop: grades are sent at `LOAD_RATE` a second (the goal) whatever the pace of the
-answers, as many independent teachers type, for `LOAD_SECONDS`; each latency runs from the grade's scheduled moment
-to the bot's HTTP answer, so a bot that falls behind shows it in the latencies (no coordinated omission), and the rate
-is answers a second between the first and the last answer. The same grades with a fixed `LOAD_CONCURRENCY` in flight
-(a closed loop, the figure of earlier runs) are reported too: there the rate is bounded by in-flight / latency.
+The throughput load is an open loop: grades are sent at `LOAD_RATE` a second whatever the pace of the answers, as
+many independent teachers type, for `LOAD_SECONDS`; each latency runs from the grade's scheduled moment to the bot's
+HTTP answer, so a bot that falls behind shows it in the latencies (no coordinated omission), and the rate is the
+answers a second within the steady window (`bench.load.LoadResult.per_second`). `LOAD_RATE` is a little above the
+240/s goal: a bot that keeps up reads the offered rate give or take a few answers crossing the window's edges, and
+at exactly 240 offered that noise alone read as 239.2-239.8 in runs that kept up. The same grades with a fixed
+`LOAD_CONCURRENCY` in flight (a closed loop, the figure of earlier runs) are reported too: there the rate is bounded
+by in-flight / latency.
 
 The load comes from `LOAD_TENANTS` tenants (schools), both Biology 101 teachers of each signed in, grades handed out
 round-robin over them: the bot limits Graph to 28 requests a second per tenant for all instances together
@@ -40,7 +43,8 @@ from sandbox.teams import TeamsUser
 
 HELP_MESSAGES = 300
 GRADE_MESSAGES = 200
-LOAD_RATE = 240.0
+LOAD_RATE = 250.0
+"""Grades offered a second in the open-loop run (the goal is 240; see the module's docstring)."""
 LOAD_SECONDS = 8.0
 LOAD_ACTIVITIES = 640
 """Activities of the closed-loop run (and of the one-tenant run)."""

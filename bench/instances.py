@@ -37,7 +37,7 @@ import asyncpg  # pyright: ignore[reportMissingTypeStubs]
 
 from bench.bot_process import BotProcess
 from bench.hosting import LOAD_ACTIVITIES, LOAD_CONCURRENCY, LOAD_LATENCY_SECONDS, LOAD_TENANTS
-from bench.load import LoadError, LoadResult, Message, SandboxWorld, spread_grades
+from bench.load import LoadError, LoadResult, Message, SandboxWorld, settle_collector, spread_grades
 from bot.http_transport import DirectClient, PooledTransport
 
 FIGURES = (
@@ -235,6 +235,7 @@ async def _round_robin(world: SandboxWorld, urls: list[str], messages: list[Mess
                 raise LoadError(f"{url} answered {response.status_code} to a message")
 
     try:
+        settle_collector()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return LoadResult(len(messages), time.perf_counter() - started, latencies)
