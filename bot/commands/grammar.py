@@ -383,7 +383,11 @@ _STATUS_PATTERNS: Final = (
         StatusView.LATE,
     ),
     (
-        re.compile(r"^who (?:turned|handed|submitted) (?P<a>.+?) (?:in )?late$", _F),
+        # "who turned in Essay 2 late (in 7B)": the class phrase after "late" joins the assignment text, where
+        # `_status` splits it off as the class hint.
+        re.compile(
+            r"^who (?:turned|handed|submitted|sent)(?: in)? (?P<a>.+?) (?:in )?late(?P<tail> (?:in|for) .+)?$", _F
+        ),
         StatusView.LATE,
     ),
     (
@@ -440,7 +444,8 @@ def _parse_status(t: _Text) -> _Result | None:
         return None
     for pattern, view in _STATUS_PATTERNS:
         if (m := pattern.match(t.flat)) is not None:
-            return _status(m["a"], view)
+            tail = m.groupdict().get("tail")
+            return _status(m["a"] + tail if m["a"] and tail else m["a"], view)
     if (m := _STATUS_VIEW.match(t.flat)) is not None:
         return _status(m["a"], _VIEW_WORDS[m["view"].lower()])
     return None
