@@ -16,6 +16,10 @@ What the docs say and where it is implemented:
   for review" (publishes too); excuse: "Grading rubrics and feedback are deleted" -> `_apply_action`.
 - JSON batching (concepts/json-batching.md): <= 20 requests, unique case-insensitive ids, relative urls, a body needs
   a Content-Type header, dependants of a failed request get 424, throttled parts get 429 -> `_batch`.
+- Throttling (concepts/throttling-limits.md, "Assignment service limits"): 350 requests per 10 s and 10,000 per hour
+  per app per tenant, each `$batch` part counted on its own; over either, 429 `TooManyRequests` with `Retry-After`
+  (the shape of examples/graph/throttling.429.json) -> `_charge_quota`, `sandbox.quota`. Knobs can lower, raise or
+  switch off either window, and inject throttling on top.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.http_transport import json_bytes
 from sandbox.core import InvalidToken, SandboxRequest, SandboxResponse, TokenVerifier, json_response
+from sandbox.quota import Quota, QuotaWindow
 from sandbox.school import (
     Assignment,
     Feedback,
@@ -118,6 +123,8 @@ class Knobs(BaseModel):
             status only after this many seconds of the service clock.
         page_size: page size of collections when the caller gives no `$top`.
         random_seed: seed of the throttling random generator.
+        quota_per_10_seconds: requests per app per tenant in any 10 s (documented: 350); None: no such limit.
+        quota_per_hour: requests per app per tenant in any hour (documented: 10,000); None: no such limit.
     """
 
     model_config = ConfigDict(validate_assignment=True, extra="forbid")
@@ -130,6 +137,25 @@ class Knobs(BaseModel):
     action_delay_seconds: float = Field(default=0.0, ge=0)
     page_size: int = Field(default=20, ge=1)
     random_seed: int = 0
+    quota_per_10_seconds: int | None = Field(default=350, ge=1)
+    quota_per_hour: int | None = Field(default=10_000, ge=1)
+
+    def quota_windows(self) -> tuple[QuotaWindow, ...]:
+        """The per-app-per-tenant quota windows in force."""
+        limits = ((self.quota_per_10_seconds, 10.0), (self.quota_per_hour, 3600.0))
+        return tuple(QuotaWindow(requests, seconds) for requests, seconds in limits if requests is not None)
+
+
+def _too_many_requests(headers: dict[str, str]) -> GraphError:
+    """Graph's 429, shaped as examples/graph/throttling.429.json."""
+    return GraphError(
+        429,
+        "TooManyRequests",
+        "Please retry again later.",
+        inner_code="429",
+        inner_message="Please retry after",
+        headers=headers,
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +195,8 @@ class GraphError(Exception):
 class _Caller:
     oid: str
     scopes: frozenset[str]
+    app: str = ""
+    """The client the token was issued to (`appid`, or `azp` in v2 tokens): the "app" of per-app quotas."""
 
 
 @dataclass
@@ -249,6 +277,7 @@ class GraphEducation:
         self._rng = random.Random(self.knobs.random_seed)
         self._pending: list[_Pending] = []
         self._log: list[RequestRecord] = []
+        self._quota = Quota(self.knobs.quota_windows())
 
     @classmethod
     def from_seed(
@@ -284,6 +313,7 @@ class GraphEducation:
         self._rng = random.Random(self.knobs.random_seed)
         self._pending.clear()
         self._log.clear()
+        self._quota = Quota(self.knobs.quota_windows())
 
     def submission_for(self, class_id: str, assignment_id: str, user_id: str) -> Submission | None:
         """The submission of one student for one assignment, as a GET would see it now."""
@@ -337,6 +367,7 @@ class GraphEducation:
             self._maybe_throttle()
             self._settle()
             ctx.caller = self._authenticate(request)
+            self._charge_quota(ctx.caller)
             status, payload = self._route(ctx, request.method.upper(), path)
         except GraphError as err:
             return self._error_response(ctx, err)
@@ -382,16 +413,19 @@ class GraphEducation:
             return
         headers = {"retry-after": knobs.retry_after} if knobs.retry_after is not None else {}
         if knobs.throttle_status == 429:
-            # examples/graph/throttling.429.json
-            raise GraphError(
-                429,
-                "TooManyRequests",
-                "Please retry again later.",
-                inner_code="429",
-                inner_message="Please retry after",
-                headers=headers,
-            )
+            raise _too_many_requests(headers)
         raise GraphError(503, "serviceNotAvailable", "Service unavailable; please retry later.", headers=headers)
+
+    def _charge_quota(self, caller: _Caller) -> None:
+        """Count the request against its app's quota in this tenant, or refuse it with 429 and `Retry-After`."""
+        windows = self.knobs.quota_windows()
+        if windows != self._quota.windows:  # the knobs changed: count afresh under the new windows
+            self._quota = Quota(windows)
+        wait = self._quota.charge(caller.app, self._clock().timestamp())
+        if wait is not None:
+            # Retry-After in seconds, fractional as in Microsoft's sample, rounded up to the millisecond so that
+            # waiting exactly that long is enough.
+            raise _too_many_requests({"retry-after": f"{math.ceil(wait * 1000) / 1000:g}"})
 
     def _settle(self) -> None:
         """Apply delayed actions whose time has come."""
@@ -460,7 +494,7 @@ class GraphEducation:
         if not oid:
             raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. No oid claim.")
         scopes = frozenset(str(claims.get("scp") or "").split())
-        return _Caller(oid=oid, scopes=scopes)
+        return _Caller(oid=oid, scopes=scopes, app=str(claims.get("appid") or claims.get("azp") or ""))
 
     @staticmethod
     def _require_scope(ctx: _Context, allowed: frozenset[str]) -> _Caller:
