@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.actions.runner import JobRunner
 from bot.actions.submissions import SubmissionIndex
 from bot.cards.renderer import CardLibrary
 from bot.cards.views import CardView
@@ -34,6 +35,8 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     notifier: Notifier | None = None
     """Messages students (reassigned work, returned work when NOTIFY_ON_RETURN); None sends nothing."""
+    jobs: JobRunner = field(default_factory=JobRunner)
+    """The bulk jobs this instance is writing (`bot.actions.jobs`)."""
 
 
 @dataclass

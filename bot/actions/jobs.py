@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from pydantic import BaseModel, Field
 
 from bot import messages
 from bot.actions.context import ActionContext, Services
+from bot.actions.runner import JobRunner
 from bot.actions.writes import MAX_PARTS, Applied, Change, Then, apply
 from bot.cards.actions import undo_action
 from bot.cards.views import ProgressView, ResultView
@@ -264,79 +264,31 @@ async def summary_of(ctx: ActionContext, title: str, applied: Sequence[Applied],
 
 # --------------------------------------------------------------------------------------------- runners
 
-_TASKS: dict[str, asyncio.Task[None]] = {}
-"""Every runner's running jobs in this process, by job id: strong references (a job is not garbage-collected mid-way)
-and what `running_job` / `wait_for_job` look in."""
 
-_RUNNERS: dict[int, JobRunner] = {}
-"""The runner of each live Services, by `id()` (an entry goes when its Services is garbage-collected)."""
+async def _release_held(services: Services) -> int:
+    """Give up the lease of every job this instance holds and is not writing, so another instance takes it at once.
 
-
-class JobRunner:
-    """The jobs one bot instance is writing, and the identity it holds their leases under."""
-
-    def __init__(self) -> None:
-        """A runner with a fresh id (new at every start, so a restart never takes old leases for its own)."""
-        self.runner_id = uuid.uuid4().hex
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.held: set[str] = set()
-        """Jobs whose lease this runner took and has not given up (released at `stop_jobs`)."""
-
-    def running(self, job_id: str) -> asyncio.Task[None] | None:
-        """The task writing the job in this runner, if any."""
-        return self.tasks.get(job_id)
-
-    def spawn(self, job: _Job, *, resume: bool) -> None:
-        """Write the job in a background task of this runner."""
-        job_id = job.state.job_id
-        task = asyncio.create_task(job.run(resume=resume), name=f"bulk-job-{job_id}")
-        self.tasks[job_id] = task
-        self.held.add(job_id)
-        _TASKS[job_id] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self.tasks.get(job_id) is done:
-                del self.tasks[job_id]
-            if _TASKS.get(job_id) is done:
-                del _TASKS[job_id]
-
-        task.add_done_callback(forget)
-
-    async def release_held(self, services: Services) -> int:
-        """Give up the lease of every job this runner holds and is not writing, so another instance takes it at once.
-
-        Returns:
-            How many leases were released.
-        """
-        released = 0
-        writing = {job_id for job_id, task in self.tasks.items() if not task.done()}
-        for job_id in sorted(self.held - writing):
-            self.held.discard(job_id)
-            try:
-                document = await services.store.get(NAMESPACE, job_id)
-                if document is None or not isinstance(document.value, dict):
-                    continue
-                state = JobState.model_validate(document.value)
-                if state.finished or state.lease_owner != self.runner_id:
-                    continue
-                state.lease_until = services.clock()
-                await services.store.put(
-                    NAMESPACE, job_id, _dump(state), expected_version=document.version, ttl=JOB_TTL
-                )
-                released += 1
-            except StorageError as error:  # VersionConflict included: another runner has it now
-                logger.info("bulk job lease not released: job=%s error=%s", job_id, type(error).__name__)
-        return released
-
-
-def runner_for(services: Services) -> JobRunner:
-    """The runner of this Services (one per bot instance; made on first use)."""
-    key = id(services)
-    runner = _RUNNERS.get(key)
-    if runner is None:
-        runner = _RUNNERS[key] = JobRunner()
-        weakref.finalize(services, _RUNNERS.pop, key, None)
-    return runner
+    Returns:
+        How many leases were released.
+    """
+    runner = services.jobs
+    released = 0
+    writing = {job_id for job_id, task in runner.tasks.items() if not task.done()}
+    for job_id in sorted(runner.held - writing):
+        runner.held.discard(job_id)
+        try:
+            document = await services.store.get(NAMESPACE, job_id)
+            if document is None or not isinstance(document.value, dict):
+                continue
+            state = JobState.model_validate(document.value)
+            if state.finished or state.lease_owner != runner.runner_id:
+                continue
+            state.lease_until = services.clock()
+            await services.store.put(NAMESPACE, job_id, _dump(state), expected_version=document.version, ttl=JOB_TTL)
+            released += 1
+        except StorageError as error:  # VersionConflict included: another runner has it now
+            logger.info("bulk job lease not released: job=%s error=%s", job_id, type(error).__name__)
+    return released
 
 
 async def stop_jobs(services: Services, *, grace: float = 0.0) -> int:
@@ -352,15 +304,14 @@ async def stop_jobs(services: Services, *, grace: float = 0.0) -> int:
     Returns:
         How many jobs were cancelled.
     """
-    runner = runner_for(services)
-    tasks = list(runner.tasks.values())
+    tasks = list(services.jobs.tasks.values())
     unfinished: set[asyncio.Task[None]] = set()
     if tasks:
         _, unfinished = await asyncio.wait(tasks, timeout=max(grace, 0.0))
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
-    released = await runner.release_held(services)
+    released = await _release_held(services)
     if unfinished or released:
         logger.info("bulk jobs stopped: cancelled=%d released=%d", len(unfinished), released)
     return len(unfinished)
@@ -484,7 +435,7 @@ async def start_bulk_job(
     if ctx.outbox is None:
         raise ValueError("a bulk job needs an outbox for its progress card")
     services = ctx.services
-    runner = runner_for(services)
+    runner = services.jobs
     job_config = config or JobConfig.from_settings(services.settings)
     now = services.clock()
     state = JobState(
@@ -510,7 +461,7 @@ async def start_bulk_job(
     await _add_to_index(services, state.job_id)
     job = _Job(ctx, state, version, job_config, runner)
     await job.post_progress()
-    runner.spawn(job, resume=False)
+    runner.spawn(state.job_id, job.run(resume=False))
     logger.info("bulk job started: job=%s changes=%d", state.job_id, len(changes))
     return state.job_id
 
@@ -539,7 +490,7 @@ async def resume_jobs(
     Raises:
         StorageError: the store could not be read.
     """
-    runner = runner_for(services)
+    runner = services.jobs
     job_config = config or JobConfig.from_settings(services.settings)
     resumed: list[str] = []
     for job_id in await _open_ids(services):
@@ -575,27 +526,25 @@ async def resume_jobs(
             client=client,
             outbox=outbox_factory(conversation) if outbox_factory else None,
         )
-        runner.spawn(_Job(ctx, state, version, job_config, runner), resume=True)
+        runner.spawn(job_id, _Job(ctx, state, version, job_config, runner).run(resume=True))
         resumed.append(job_id)
     if resumed:
         logger.info("bulk jobs resumed: %d", len(resumed))
     return resumed
 
 
-def running_job(job_id: str) -> asyncio.Task[None] | None:
-    """The task writing a job in this process (whichever runner), if any."""
-    return _TASKS.get(job_id)
+def running_job(services: Services, job_id: str) -> asyncio.Task[None] | None:
+    """The task writing a job in this instance, if any."""
+    return services.jobs.running(job_id)
 
 
-async def wait_for_job(job_id: str) -> None:
-    """Wait until the job's task in this process ends (returns at once when none is running).
+async def wait_for_job(services: Services, job_id: str) -> None:
+    """Wait until the job's task in this instance ends (returns at once when it is not running here).
 
     Raises:
         asyncio.CancelledError: the job's task was cancelled.
     """
-    task = _TASKS.get(job_id)
-    if task is not None:
-        await task
+    await services.jobs.wait(job_id)
 
 
 async def load_job(services: Services, job_id: str) -> JobState | None:

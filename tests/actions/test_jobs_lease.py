@@ -70,6 +70,11 @@ class Cluster:
         self.instances.append(services)
         return services
 
+    def running(self, job_id: str) -> asyncio.Task[None] | None:
+        """The task writing the job, newest instance first (the one that took the job over last), if any."""
+        tasks = (jobs.running_job(services, job_id) for services in reversed(self.instances))
+        return next((task for task in tasks if task is not None), None)
+
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def cluster(
@@ -205,8 +210,8 @@ async def start_job(
     return Started(job_id, names, outbox)
 
 
-async def settle(job_id: str) -> None:
-    task = jobs.running_job(job_id)
+async def settle(cluster: Cluster, job_id: str) -> None:
+    task = cluster.running(job_id)
     if task is not None:
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), WAIT)
 
@@ -246,11 +251,11 @@ async def test_an_instance_leaves_alone_a_job_another_is_writing_mid_batch(
     taken_by_b = await jobs.resume_jobs(b, client_of(b, cluster.stack))
     state = await jobs.load_job(b, started.job_id)
     gate.opened.set()
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
 
     assert taken_by_b == []
-    assert state is not None and state.in_flight and state.lease_owner == jobs.runner_for(a).runner_id
-    assert jobs.runner_for(b).running(started.job_id) is None
+    assert state is not None and state.in_flight and state.lease_owner == a.jobs.runner_id
+    assert b.jobs.running(started.job_id) is None
     await assert_graded_and_returned_once(cluster, b, started)
 
 
@@ -261,13 +266,13 @@ async def test_a_killed_instance_s_job_is_taken_over_once_its_lease_has_expired(
     gate = AuditGate(a.store, at=5, kill=True)
     gate.install(monkeypatch)
     started = await start_job(cluster, a)
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
     monkeypatch.setattr(a.store, "append_audit", gate.real)
 
     too_early = await jobs.resume_jobs(b, client_of(b, cluster.stack))
     cluster.clock.advance(LEASE + timedelta(seconds=1))
     taken = await jobs.resume_jobs(b, client_of(b, cluster.stack))
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
 
     assert gate.reached.is_set()
     assert too_early == []
@@ -282,7 +287,7 @@ async def test_of_two_instances_racing_for_an_expired_lease_exactly_one_takes_th
     gate = AuditGate(a.store, at=5, kill=True)
     gate.install(monkeypatch)
     started = await start_job(cluster, a)
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
     monkeypatch.setattr(a.store, "append_audit", gate.real)
     cluster.clock.advance(LEASE + timedelta(seconds=1))
     both_read = asyncio.Barrier(2)
@@ -295,7 +300,7 @@ async def test_of_two_instances_racing_for_an_expired_lease_exactly_one_takes_th
         return factory
 
     taken = await asyncio.wait_for(asyncio.gather(jobs.resume_jobs(b, racing(b)), jobs.resume_jobs(c, racing(c))), WAIT)
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
 
     assert sorted(taken) == [[], [started.job_id]]
     await assert_graded_and_returned_once(cluster, b, started)
@@ -314,7 +319,7 @@ async def test_a_graceful_stop_releases_the_lease_so_another_instance_takes_over
     monkeypatch.setattr(a.store, "append_audit", gate.real)
     released = await jobs.load_job(b, started.job_id)
     taken = await jobs.resume_jobs(b, client_of(b, cluster.stack))  # the clock has not moved
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
 
     assert cancelled == 1
     assert released is not None and released.lease_until is not None and released.lease_until <= cluster.clock()
@@ -353,7 +358,7 @@ async def test_the_heartbeat_keeps_the_lease_while_the_job_waits_out_throttling(
     taken_by_b = await jobs.resume_jobs(b, client_of(b, cluster.stack))
     knobs.throttle_next = 0
     pause.over.set()
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
 
     assert lease_until is not None and lease_until > cluster.clock(), "the heartbeat renewed the lease"
     assert taken_by_b == []
@@ -366,13 +371,13 @@ async def test_an_instance_that_stalled_past_its_lease_stops_at_its_next_save(cl
     pause = HeldSleep()
     stalled = JobConfig(retry_delays=(60.0,), sleep=pause, heartbeat_seconds=3600.0)
     started = await start_job(cluster, a, stalled, throttled=True)
-    a_task = jobs.running_job(started.job_id)
+    a_task = jobs.running_job(a, started.job_id)
     await asyncio.wait_for(pause.waiting.wait(), WAIT)
     cluster.clock.advance(LEASE + timedelta(seconds=1))
     knobs.throttle_next = 0
 
     taken = await jobs.resume_jobs(b, client_of(b, cluster.stack))
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
     pause.over.set()  # A wakes up after B finished: its next save conflicts, so it sends nothing
     assert a_task is not None
     await asyncio.wait_for(a_task, WAIT)
@@ -397,15 +402,15 @@ async def test_the_sweep_carries_on_a_job_paused_on_another_instance(cluster: Cl
     resumed_at_start = await sweep.start()
     knobs = cluster.stack.graph.knobs
     started = await start_job(cluster, a, JobConfig(retry_delays=()), throttled=True)
-    await settle(started.job_id)
+    await settle(cluster, started.job_id)
     paused = await jobs.load_job(a, started.job_id)
 
     knobs.throttle_next = 0
     swept.clear()
     ticks.put_nowait(None)
     await asyncio.wait_for(swept.wait(), WAIT)  # the sweep ran once more and is waiting again
-    by_b = jobs.runner_for(b).running(started.job_id)
-    await settle(started.job_id)
+    by_b = b.jobs.running(started.job_id)
+    await settle(cluster, started.job_id)
     await sweep.stop()
 
     assert resumed_at_start == []
@@ -419,13 +424,13 @@ async def test_a_runner_whose_job_was_taken_from_it_stops_while_still_waiting(cl
     pause = HeldSleep()
     config = JobConfig(retry_delays=(60.0,), sleep=pause, heartbeat_seconds=0.01)
     started = await start_job(cluster, a, config, throttled=True)
-    a_task = jobs.running_job(started.job_id)
+    a_task = jobs.running_job(a, started.job_id)
     await asyncio.wait_for(pause.waiting.wait(), WAIT)
     # Another runner took the job (as after A stalled past its lease): a compare-and-set write of its own lease.
     for _ in range(100):
         document = await b.store.get(jobs.NAMESPACE, started.job_id)
         assert document is not None and isinstance(document.value, dict)
-        taken = {**document.value, "lease_owner": jobs.runner_for(b).runner_id}
+        taken = {**document.value, "lease_owner": b.jobs.runner_id}
         try:
             await b.store.put(jobs.NAMESPACE, started.job_id, taken, expected_version=document.version)
             break
@@ -437,4 +442,4 @@ async def test_a_runner_whose_job_was_taken_from_it_stops_while_still_waiting(cl
 
     state = await jobs.load_job(b, started.job_id)
     assert not pause.over.is_set() and not a_task.cancelled()
-    assert state is not None and state.lease_owner == jobs.runner_for(b).runner_id and not state.done
+    assert state is not None and state.lease_owner == b.jobs.runner_id and not state.done

@@ -203,9 +203,9 @@ async def _start_a_thirty_student_job(world: World) -> tuple[str, dict[str, floa
         assignment_id=AssignmentId(assignment_id),
         inputs=CardInputs(sheet_points={SubmissionId(key): value for key, value in sheet.items()}),
     )
-    before = set(jobs._TASKS)  # pyright: ignore[reportPrivateUsage]
+    before = set(services.jobs.tasks)
     await bulk.on_sheet_save_all(ctx, click)
-    [job_id] = set(jobs._TASKS) - before  # pyright: ignore[reportPrivateUsage]
+    [job_id] = set(services.jobs.tasks) - before
     return job_id, sheet, ctx
 
 
@@ -244,13 +244,13 @@ async def test_a_job_cut_by_the_grace_resumes_and_grades_everyone_once(world: Wo
 
     await world.bot_runner.shutdown()
 
-    assert jobs.running_job(job_id) is None
+    assert jobs.running_job(ctx.services, job_id) is None
     state = await jobs.load_job(ctx.services, job_id)
     assert state is not None and not state.finished, "left open in the store"
     world.stack.graph.knobs.latency_seconds = 0
     clients: Callable[[Actor], Awaitable[EducationClient | None]] = _client_factory(world)
     assert await jobs.resume_jobs(ctx.services, clients) == [job_id]
-    await jobs.wait_for_job(job_id)
+    await jobs.wait_for_job(ctx.services, job_id)
     assert _graded(world, sheet) == sheet
     assert await _audited_once(ctx, sheet)
 

@@ -313,7 +313,7 @@ async def run_job_across_instances(
         await asyncio.wait_for(killer.killed.wait(), WAIT)
         job_id = killer.job_id
         assert job_id is not None
-        task = jobs.running_job(job_id)
+        task = jobs.running_job(a.assistant.services, job_id)
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         graded_by_a = sum(1 for name in sheet if points_of(sandbox, name) is not None)
@@ -322,7 +322,7 @@ async def run_job_across_instances(
         b = await deployment.start()  # resumes unfinished jobs at start-up
         deadline = time.monotonic() + WAIT * 4
         while True:
-            await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT * 4)
+            await asyncio.wait_for(jobs.wait_for_job(b.assistant.services, job_id), WAIT * 4)
             state = await jobs.load_job(b.assistant.services, job_id)
             assert state is not None
             if state.finished or time.monotonic() > deadline:
@@ -442,7 +442,7 @@ async def start_grading_on(sandbox: Sandbox, instance: BotInstance, dana: TeamsU
     text = f"grade {ESSAY} in {BIOLOGY}: " + ", ".join(f"{name} {points:g}" for name, points in sheet.items())
     status, _ = await deliver(sandbox, instance, sandbox.teams.message(text, user=dana))
     assert status < 300
-    [job_id] = list(jobs.runner_for(instance.assistant.services).tasks)
+    [job_id] = list(instance.assistant.services.jobs.tasks)
     return sheet, job_id
 
 
@@ -461,9 +461,9 @@ async def test_an_instance_started_while_another_is_mid_batch_leaves_the_job_to_
 
     b = await deployment.start()  # its start-up sweep sees A's live lease
     taken_by_b = await jobs.resume_jobs(b.assistant.services, client_factory(b))
-    running_on_b = jobs.runner_for(b.assistant.services).running(job_id)
+    running_on_b = b.assistant.services.jobs.running(job_id)
     gate.opened.set()
-    await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT)
+    await asyncio.wait_for(jobs.wait_for_job(a.assistant.services, job_id), WAIT)
 
     assert taken_by_b == [] and running_on_b is None
     await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=0))
@@ -482,7 +482,7 @@ async def test_of_two_instances_racing_for_a_dead_instance_s_expired_lease_one_t
     monkeypatch.setattr(a.assistant.services.store, "put", killer.put)
     sheet, job_id = await start_grading_on(sandbox, a, dana)
     await asyncio.wait_for(killer.killed.wait(), WAIT)
-    await asyncio.gather(*jobs.runner_for(a.assistant.services).tasks.values(), return_exceptions=True)
+    await asyncio.gather(*a.assistant.services.jobs.tasks.values(), return_exceptions=True)
     # A's process is gone without stopping: nothing released its lease.
     b, c = await deployment.start(), await deployment.start()
     early = await jobs.resume_jobs(b.assistant.services, client_factory(b))
@@ -505,7 +505,8 @@ async def test_of_two_instances_racing_for_a_dead_instance_s_expired_lease_one_t
         ),
         WAIT,
     )
-    await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT)
+    for instance in (b, c):  # whichever took it
+        await asyncio.wait_for(jobs.wait_for_job(instance.assistant.services, job_id), WAIT)
 
     assert early == []
     assert sorted(taken) == [[], [job_id]]
@@ -532,8 +533,8 @@ async def test_a_gracefully_stopped_instance_releases_its_job_to_the_next_at_onc
 
     await deployment.stop(a)  # SIGTERM: the job is cancelled after the grace, its lease released
     b = await deployment.start()  # well within the 30 s lease
-    taken_at_start = jobs.runner_for(b.assistant.services).running(job_id) is not None
-    await asyncio.wait_for(jobs.wait_for_job(job_id), WAIT)
+    taken_at_start = b.assistant.services.jobs.running(job_id) is not None
+    await asyncio.wait_for(jobs.wait_for_job(b.assistant.services, job_id), WAIT)
 
     assert taken_at_start
     await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=0))
