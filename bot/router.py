@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeAlias, cast
 from pydantic import TypeAdapter, ValidationError
 
 from bot import messages
-from bot.actions import bulk, excuse, feedback, grade, help, reassign, returning, sheet, status, undo
+from bot.actions import bulk, confirmations, excuse, feedback, grade, help, reassign, returning, sheet, status, undo
 from bot.actions.answers import error_card, error_view
 from bot.actions.context import ActionContext, Services
 from bot.actions.pending import take
@@ -102,8 +102,8 @@ def command_table() -> dict[type[Any], CommandHandler]:
 def verb_table() -> dict[Verb, VerbHandler]:
     """Card verb → action."""
     return {
-        Verb.GRADE_CONFIRM: _by_confirmation(grade.confirmed, bulk=bulk.confirmed, feedback=feedback.confirmed),
-        Verb.GRADE_CANCEL: _by_confirmation(grade.cancelled, bulk=bulk.cancelled, feedback=feedback.cancelled),
+        Verb.GRADE_CONFIRM: _by_confirmation(confirmations.confirmed, bulk=bulk.confirmed, feedback=feedback.confirmed),
+        Verb.GRADE_CANCEL: _by_confirmation(confirmations.cancelled, bulk=bulk.cancelled, feedback=feedback.cancelled),
         Verb.GRADE_SAVE: feedback.on_grade_save,
         Verb.GRADE_SAVE_RETURN: feedback.on_grade_save_return,
         Verb.FEEDBACK_OPEN: feedback.on_feedback_open,
@@ -121,7 +121,8 @@ def verb_table() -> dict[Verb, VerbHandler]:
 
 
 def _by_confirmation(default: VerbHandler, **by_kind: VerbHandler) -> VerbHandler:
-    """Confirm/cancel buttons say whose confirmation they answer (`extra["for"]`); grade's is the default."""
+    """Confirm/cancel buttons say whose confirmation they answer (`extra["for"]`): bulk's and feedback's park under
+    their own kinds; the default (`bot.actions.confirmations`) finishes grade, return, reassign and excuse."""
 
     async def handler(ctx: ActionContext, action: CardAction) -> Reply:
         kind = action.extra.get("for")

@@ -2,8 +2,8 @@
 handled by `on_submission_excuse`).
 
 Excusing deletes the submission's feedback and rubric selections, so it ALWAYS asks first: the planned excuse is
-parked with `"action": "excuse"` under `grade.PENDING_GRADE`; [Confirm] (`Verb.GRADE_CONFIRM` → `grade.confirmed`)
-writes it once, [Cancel] (`grade.cancelled`) drops it.
+parked with `"action": "excuse"` under `grade.PENDING_GRADE`; [Confirm] (`Verb.GRADE_CONFIRM`,
+`confirmations.confirmed`) writes it once, [Cancel] (`confirmations.cancelled`) drops it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from bot import messages
-from bot.actions import grade
 from bot.actions.context import ActionContext
 from bot.actions.returning import Target, ask, card_target, command_target, outcome_card, parked
 from bot.actions.writes import Then, apply
@@ -52,10 +51,8 @@ async def _ask(ctx: ActionContext, target: Target, doubts: list[str]) -> Reply:
     return await ask(ctx, ACTION, [change], old=old, new=messages.excuse_planned(), reasons=reasons, links=links)
 
 
-async def _resume(ctx: ActionContext, payload: dict[str, Any]) -> Reply:
+async def finish_confirmed(ctx: ActionContext, payload: dict[str, Any]) -> Reply:
+    """[Confirm] on the card `ask` sent: write the parked payload (`bot.actions.confirmations`)."""
     changes, _ = parked(payload)
     applied = await apply(ctx, changes[:1], action=ACTION)
     return outcome_card(ctx, applied[0])
-
-
-grade.resume_confirmed_with(ACTION, _resume)

@@ -3,15 +3,13 @@ the maximum → a confirmation card that parks the exact planned write behind a 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 from bot import messages
 from bot.actions import targeting
 from bot.actions.answers import error_card, result_card
 from bot.actions.context import ActionContext
-from bot.actions.pending import park, take
+from bot.actions.pending import park
 from bot.actions.scaling import PointsProblem, scale_points
 from bot.actions.writes import Change, Then, apply, plan_from
 from bot.cards.actions import CardAction, Verb
@@ -22,21 +20,6 @@ from bot.graph.models import Assignment, EducationUser
 from bot.turn import Reply
 
 PENDING_GRADE = "grade"
-
-ResumeConfirmed = Callable[[ActionContext, dict[str, Any]], Awaitable[Reply]]
-"""Finishes a write another action parked under `PENDING_GRADE` with `"action": <name>` in its payload."""
-
-_RESUMERS: dict[str, ResumeConfirmed] = {}
-
-
-def resume_confirmed_with(action: str, resume: ResumeConfirmed) -> None:
-    """Let another action (return, reassign, excuse) park its confirmations behind [Confirm]/[Cancel] too.
-
-    Args:
-        action: the name the parked payload carries under "action" (a grade's own payload has none).
-        resume: called by `confirmed` with the payload, once, for the teacher who parked it.
-    """
-    _RESUMERS[action] = resume
 
 
 async def run(ctx: ActionContext, command: Grade) -> Reply:
@@ -122,20 +105,3 @@ async def write(ctx: ActionContext, change: Change) -> Reply:
     """Write now and show what changed."""
     [applied] = await apply(ctx, [change], action="grade")
     return await result_card(ctx, applied)
-
-
-async def confirmed(ctx: ActionContext, action: CardAction) -> Reply:
-    """[Confirm] on a confirmation card: the parked write, exactly as shown, once."""
-    payload = await take(ctx, PENDING_GRADE, action.nonce or "")
-    if payload is None:
-        return error_card(ctx, messages.confirmation_expired())
-    resume = _RESUMERS.get(str(payload.get("action", "")))
-    if resume is not None:
-        return await resume(ctx, payload)
-    return await write(ctx, Change.model_validate(payload))
-
-
-async def cancelled(ctx: ActionContext, action: CardAction) -> Reply:
-    """[Cancel] on a confirmation card: the parked write is dropped."""
-    await take(ctx, PENDING_GRADE, action.nonce or "")
-    return error_card(ctx, messages.cancelled())

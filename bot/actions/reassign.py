@@ -5,7 +5,7 @@ Card verbs: `Verb.REASSIGN_OPEN` (`on_reassign_open`) answers with the feedback 
 (`on_submission_reassign`) reassigns with the form's feedback. The feedback PATCH and the reassign go in one `$batch`
 (the reassign depends on the PATCH), then each student gets a message with the feedback and a link to the work, and
 the teacher's card says who could not be reached. Work not turned in, fuzzy names and "everyone" ask first
-(parked with `"action": "reassign"`, finished by `grade.confirmed`).
+(parked with `"action": "reassign"`, finished by `confirmations.confirmed`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot import messages
-from bot.actions import grade
 from bot.actions.answers import submission_button
 from bot.actions.context import ActionContext
 from bot.actions.returning import (
@@ -122,7 +121,8 @@ async def _reassign_all(ctx: ActionContext, command: Reassign) -> Reply:
     return await ask(ctx, ACTION, changes, old=None, new=new, reasons=reasons, links=everyone.links)
 
 
-async def _resume(ctx: ActionContext, payload: dict[str, Any]) -> Reply:
+async def finish_confirmed(ctx: ActionContext, payload: dict[str, Any]) -> Reply:
+    """[Confirm] on the card `ask` sent: write the parked payload (`bot.actions.confirmations`)."""
     changes, links = parked(payload)
     return await _write(ctx, changes, links=links)
 
@@ -141,6 +141,3 @@ async def _write(ctx: ActionContext, changes: Sequence[Change], *, links: Mappin
 def _student_message(change: Change, web_url: str | None) -> str:
     feedback = change.feedback if change.set_feedback else change.old_feedback
     return messages.student_reassigned(change.assignment_name, feedback, web_url)
-
-
-grade.resume_confirmed_with(ACTION, _resume)

@@ -2,8 +2,8 @@
 Bob" (one student), and [Return] on a result card (`Verb.SUBMISSION_RETURN`, handled by `on_submission_return`).
 
 Returning publishes the draft points and feedback. Work the student never turned in is returned only after a
-[Confirm] (parked under `grade.PENDING_GRADE` with `"action": "return"`, so `grade.confirmed` finishes it). Also home
-of what reassign and excuse share: checking a card's ids (`card_target`), finding one student's submission
+[Confirm] (parked under `grade.PENDING_GRADE` with `"action": "return"`, so `confirmations.confirmed` finishes it).
+Also home of what reassign and excuse share: checking a card's ids (`card_target`), finding one student's submission
 (`command_target`), parking a confirmation (`ask`) and messaging students (`tell_students`).
 """
 
@@ -133,7 +133,8 @@ async def _return_all(ctx: ActionContext, command: Return) -> Reply:
     return await _write(ctx, changes, links=links, left_alone=left_alone)
 
 
-async def _resume(ctx: ActionContext, payload: dict[str, Any]) -> Reply:
+async def finish_confirmed(ctx: ActionContext, payload: dict[str, Any]) -> Reply:
+    """[Confirm] on the card `ask` sent: write the parked payload (`bot.actions.confirmations`)."""
     changes, links = parked(payload)
     return await _write(ctx, changes, links=links, left_alone=int(payload.get("left_alone", 0)))
 
@@ -159,9 +160,6 @@ async def _write(
 
 def _student_message(change: Change, web_url: str | None) -> str:
     return messages.student_returned(change.assignment_name, web_url)
-
-
-grade.resume_confirmed_with(ACTION, _resume)
 
 
 # ----------------------------------------------------------------------------------- shared by reassign and excuse
@@ -321,7 +319,7 @@ async def ask(
 
     Args:
         ctx: the turn.
-        action_name: the name registered with `grade.resume_confirmed_with`.
+        action_name: the name `confirmations.FINISHERS` knows it by.
         changes: the planned writes, parked exactly as planned.
         old: the current state shown as "Now" (None for several submissions).
         new: the planned state shown as "New".

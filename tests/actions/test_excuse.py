@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.actions import excuse, grade
+from bot.actions import confirmations, excuse
 from bot.cards.actions import CardAction, Verb, parse_card_action
 from bot.commands import parse_command
 from bot.commands.model import Excuse
@@ -36,17 +36,17 @@ async def test_confirm_excuses_once(turns: Turns) -> None:
     ctx = turns.context()
     reply = await excuse.run(ctx, command("excuse Alice Smith from Lab 3 in Biology 101"))
     confirm = click(buttons(reply)[Verb.GRADE_CONFIRM.value])
-    result = await grade.confirmed(ctx, confirm)
+    result = await confirmations.confirmed(ctx, confirm)
     assert turns.submission("Alice Smith", "Lab 3").status == "excused"
     assert "excused" in card_text(result)
-    replay = await grade.confirmed(ctx, confirm)
+    replay = await confirmations.confirmed(ctx, confirm)
     assert "expired or was already used" in card_text(replay)
 
 
 async def test_excuse_removes_feedback(turns: Turns) -> None:
     ctx = turns.context()
     reply = await excuse.run(ctx, command("excuse Mary-Jane O'Connor from Essay 2 in Biology 101"))
-    await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     submission = turns.submission("Mary-Jane O'Connor")
     feedback = submission.outcome("feedback")
     assert submission.status == "excused"
@@ -56,9 +56,9 @@ async def test_excuse_removes_feedback(turns: Turns) -> None:
 async def test_cancel_writes_nothing(turns: Turns) -> None:
     ctx = turns.context()
     reply = await excuse.run(ctx, command("excuse Alice Smith from Lab 3 in Biology 101"))
-    cancelled = await grade.cancelled(ctx, click(buttons(reply)[Verb.GRADE_CANCEL.value]))
+    cancelled = await confirmations.cancelled(ctx, click(buttons(reply)[Verb.GRADE_CANCEL.value]))
     assert "nothing was changed" in card_text(cancelled)
-    again = await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    again = await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert "expired or was already used" in card_text(again)
     assert turns.submission("Alice Smith", "Lab 3").status == "working"
 
@@ -66,7 +66,7 @@ async def test_cancel_writes_nothing(turns: Turns) -> None:
 async def test_another_teacher_cannot_confirm_it(turns: Turns) -> None:
     reply = await excuse.run(turns.context(), command("excuse Alice Smith from Lab 3 in Biology 101"))
     confirm = click(buttons(reply)[Verb.GRADE_CONFIRM.value])
-    stolen = await grade.confirmed(turns.context("Marcus Oyelaran"), confirm)
+    stolen = await confirmations.confirmed(turns.context("Marcus Oyelaran"), confirm)
     assert "expired or was already used" in card_text(stolen)
     assert turns.submission("Alice Smith", "Lab 3").status == "working"
 
@@ -91,7 +91,7 @@ async def test_excuse_button_asks_first_too(turns: Turns) -> None:
     }
     reply = await excuse.on_submission_excuse(ctx, click(button))
     assert turns.submission("Carol Diaz", "Lab 3").status == "submitted"
-    await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert turns.submission("Carol Diaz", "Lab 3").status == "excused"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.actions import feedback, grade
+from bot.actions import confirmations, feedback
 from bot.cards.actions import CardAction, Verb, parse_card_action
 from bot.commands import parse_command
 from bot.commands.model import Feedback
@@ -119,7 +119,7 @@ async def test_form_points_over_the_maximum_ask_first(turns: Turns) -> None:
     reply = await feedback.on_grade_save(ctx, click(buttons(form)[Verb.GRADE_SAVE.value], points="120"))
     assert "extra credit" in card_text(reply)
     assert turns.points("Bob Jones") is None
-    await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert turns.points("Bob Jones") == 120
 
 

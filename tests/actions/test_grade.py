@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.actions import grade
+from bot.actions import confirmations, grade
 from bot.cards.actions import CardAction, Verb, parse_card_action
 from bot.commands import parse_command
 from bot.commands.model import Grade
@@ -58,10 +58,10 @@ async def test_typo_asks_first_and_confirm_writes_exactly_once(turns: Turns) -> 
     text = card_text(reply)
     assert "Alice Smith" in text and "Alcie" in text
     confirm = click(buttons(reply)[Verb.GRADE_CONFIRM.value])
-    result = await grade.confirmed(ctx, confirm)
+    result = await confirmations.confirmed(ctx, confirm)
     assert turns.points("Alice Smith") == 85
     assert "85/100" in card_text(result)
-    replay = await grade.confirmed(ctx, confirm)
+    replay = await confirmations.confirmed(ctx, confirm)
     assert "expired or was already used" in card_text(replay)
 
 
@@ -70,7 +70,7 @@ async def test_scaled_points_ask_first(turns: Turns) -> None:
     reply = await grade.run(ctx, command("grade Alice Smith 17/20 on Essay 2 in Biology 101"))
     assert turns.points("Alice Smith") is None
     assert "85/100" in card_text(reply)
-    await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert turns.points("Alice Smith") == 85
 
 
@@ -78,7 +78,7 @@ async def test_percentage_is_scaled_to_the_maximum(turns: Turns) -> None:
     ctx = turns.context()
     reply = await grade.run(ctx, command("grade Alice Smith 85% on Lab 3 in Biology 101"))
     assert "17/20" in card_text(reply)
-    await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert turns.points("Alice Smith", "Lab 3") == 17
 
 
@@ -92,8 +92,8 @@ async def test_extra_credit_asks_first(turns: Turns) -> None:
 async def test_cancel_writes_nothing_and_spends_the_nonce(turns: Turns) -> None:
     ctx = turns.context()
     reply = await grade.run(ctx, command("grade Alice Smith 105 on Essay 2 in Biology 101"))
-    await grade.cancelled(ctx, click(buttons(reply)[Verb.GRADE_CANCEL.value]))
-    again = await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.cancelled(ctx, click(buttons(reply)[Verb.GRADE_CANCEL.value]))
+    again = await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert "expired or was already used" in card_text(again)
     assert turns.points("Alice Smith") is None
 
@@ -101,10 +101,10 @@ async def test_cancel_writes_nothing_and_spends_the_nonce(turns: Turns) -> None:
 async def test_another_user_cannot_use_a_teachers_confirmation(turns: Turns) -> None:
     reply = await grade.run(turns.context(), command("grade Alice Smith 105 on Essay 2 in Biology 101"))
     confirm = click(buttons(reply)[Verb.GRADE_CONFIRM.value])
-    stolen = await grade.confirmed(turns.context("Marcus Oyelaran"), confirm)
+    stolen = await confirmations.confirmed(turns.context("Marcus Oyelaran"), confirm)
     assert "expired or was already used" in card_text(stolen)
     assert turns.points("Alice Smith") is None
-    await grade.confirmed(turns.context(), confirm)  # the teacher's click still works
+    await confirmations.confirmed(turns.context(), confirm)  # the teacher's click still works
     assert turns.points("Alice Smith") == 105
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.actions import grade, reassign
+from bot.actions import confirmations, reassign
 from bot.cards.actions import CardAction, Verb, parse_card_action
 from bot.commands import parse_command
 from bot.commands.model import Reassign
@@ -96,7 +96,7 @@ async def test_never_turned_in_asks_first(turns: Turns, student_channel: MemoryS
     assert "hasn't turned this in" in card_text(reply)
     assert turns.submission("Luis de la Cruz").status == "working"
     assert student_channel.attempts == {}
-    await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert turns.submission("Luis de la Cruz").status == "reassigned"
     assert len(texts_sent(student_channel, turns.stack.user_id("Luis de la Cruz"))) == 1
 
@@ -108,7 +108,7 @@ async def test_reassign_everyone_asks_first_then_reassigns_only_graded_work(
     reply = await reassign.run(ctx, command("reassign Essay 2 in Biology 101"))
     assert "messages each student" in card_text(reply)
     assert turns.submission("Alexandra Petrova").status == "submitted"
-    result = await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    result = await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     graded = ("Alexandra Petrova", "Mary-Jane O'Connor", "Nguyễn Thị Lan", "Mateo García", "Hannah Schmidt")
     for name in graded:
         assert turns.submission(name).status == "reassigned", name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.actions import grade, returning
+from bot.actions import confirmations, grade, returning
 from bot.cards.actions import CardAction, Verb, parse_card_action
 from bot.commands import parse_command
 from bot.commands.model import Grade, Return
@@ -124,7 +124,7 @@ async def test_never_turned_in_asks_first_then_returns_on_confirm(turns: Turns) 
     reply = await returning.run(ctx, command("return Luis de la Cruz's Essay 2 in Biology 101"))
     assert "hasn't turned this in" in card_text(reply)
     assert status(turns, "Luis de la Cruz") == "working", "nothing is written before the click"
-    result = await grade.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
+    result = await confirmations.confirmed(ctx, click(buttons(reply)[Verb.GRADE_CONFIRM.value]))
     assert status(turns, "Luis de la Cruz") == "returned"
     assert "returned to the student" in card_text(result)
 
@@ -135,10 +135,10 @@ async def test_return_all_with_graded_work_not_turned_in_asks_first(turns: Turns
     reply = await returning.run(ctx, command("return Essay 2 in Biology 101"))
     assert "Ethan Zhang hasn't turned this in" in card_text(reply)
     assert status(turns, "Alexandra Petrova") == "submitted"
-    await grade.cancelled(ctx, click(buttons(reply)[Verb.GRADE_CANCEL.value]))
+    await confirmations.cancelled(ctx, click(buttons(reply)[Verb.GRADE_CANCEL.value]))
     assert status(turns, "Ethan Zhang") == "working"
     again = await returning.run(ctx, command("return Essay 2 in Biology 101"))
-    result = await grade.confirmed(ctx, click(buttons(again)[Verb.GRADE_CONFIRM.value]))
+    result = await confirmations.confirmed(ctx, click(buttons(again)[Verb.GRADE_CONFIRM.value]))
     assert status(turns, "Ethan Zhang") == "returned" and status(turns, "Alexandra Petrova") == "returned"
     assert "Returned 3 submissions of Essay 2; 12 not graded yet were left alone." in card_text(result)
 
