@@ -230,7 +230,7 @@ class Assistant:
 
 async def build_assistant(settings: Settings, *, cards_dir: Path = CARDS_DIR) -> Assistant:
     """Open the store, load and check the card templates, and wire Graph, auth and the router."""
-    store = await open_store(settings.storage_url)
+    store = await open_store(settings.storage_url.get_secret_value())
     limits = build_limits(settings, store)
     services = Services(
         settings=settings,

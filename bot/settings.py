@@ -53,6 +53,7 @@ class Settings(BaseSettings):
         extra="ignore",
         populate_by_name=True,
         case_sensitive=False,
+        hide_input_in_errors=True,  # a refused value may be a secret (a password in STORAGE_URL, the app password)
     )
 
     app_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppId", "app_id"))
@@ -73,9 +74,11 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "host"))
     port: Annotated[int, Field(ge=1, le=65535)] = Field(default=3978, validation_alias=AliasChoices("PORT", "port"))
-    storage_url: str = Field(
-        default="sqlite:///data/assistant.db", validation_alias=AliasChoices("STORAGE_URL", "storage_url")
+    storage_url: SecretStr = Field(
+        default=SecretStr("sqlite:///data/assistant.db"),
+        validation_alias=AliasChoices("STORAGE_URL", "storage_url"),
     )
+    """A secret: a PostgreSQL URL carries the database password."""
 
     graph_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = Field(
         default=10.0, validation_alias=AliasChoices("GRAPH_TIMEOUT_SECONDS", "graph_timeout_seconds")
@@ -158,8 +161,9 @@ class Settings(BaseSettings):
 
     @field_validator("storage_url")
     @classmethod
-    def _storage(cls, value: str) -> str:
-        if not value.startswith(("sqlite:///", "sqlite://:memory:", "postgresql://", "postgres://", "memory://")):
+    def _storage(cls, value: SecretStr) -> SecretStr:
+        schemes = ("sqlite:///", "sqlite://:memory:", "postgresql://", "postgres://", "memory://")
+        if not value.get_secret_value().startswith(schemes):
             raise ValueError("must start with sqlite:///, postgresql:// or memory://")
         return value
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from app import create_assistant_app
 from bot.settings import Settings
@@ -61,7 +62,7 @@ def bot_settings(running: RunningStack, *, bot_port: int, storage_url: str) -> S
         bot_openid_metadata_url=f"{running.authority_url}/botframework/v1/.well-known/openidconfiguration",
         bot_token_issuer="https://api.botframework.com",
         port=bot_port,
-        storage_url=storage_url,
+        storage_url=SecretStr(storage_url),
     )
 
 

@@ -85,3 +85,18 @@ def test_an_app_id_without_its_password_is_named(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TOKEN_CACHE_KEY", "A" * 43 + "=")
     with pytest.raises(SettingsError, match="MicrosoftAppPassword"):
         load_settings()
+
+
+def test_a_database_password_never_shows_in_errors_or_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_URL", "mysql://grader:hunter2@db.school.example/grades")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "STORAGE_URL" in str(refused.value) and "hunter2" not in str(refused.value)
+    with pytest.raises(ValueError, match="storage_url") as raw:
+        Settings(storage_url="mysql://grader:hunter2@db.school.example/grades")  # pyright: ignore[reportArgumentType]
+    assert "hunter2" not in str(raw.value)
+
+    monkeypatch.setenv("STORAGE_URL", "postgresql://grader:hunter2@db.school.example/grades")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
+    assert settings.storage_url.get_secret_value().endswith("@db.school.example/grades")
