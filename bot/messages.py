@@ -761,6 +761,7 @@ _HELP_EXAMPLES: dict[str, list[tuple[str, str | None]]] = {
     ],
     "sheet": [
         ("sheet Essay 2", "Every student with a points box; filter, type the points, then [Save all]."),
+        ("open the grading sheet for Lab 3 in Biology 101", None),
     ],
     "undo": [
         ("undo", "Puts back what your last change replaced."),

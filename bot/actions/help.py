@@ -29,7 +29,7 @@ TOPICS: Final = (
     "sign_out",
     "help",
 )
-"""The help sections in order: every command of the parser (`USAGE`'s keys) plus the typed grading sheet."""
+"""The help sections in order: every command of the parser (`USAGE`'s keys)."""
 
 _TOPIC_CHARS: Final = 100
 """An unknown topic is echoed back at most this long."""

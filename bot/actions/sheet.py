@@ -4,7 +4,7 @@
 Card verbs handled here: `Verb.SHEET_OPEN` (`on_sheet_open`), `Verb.SHEET_FILTER` (`on_sheet_filter`) and
 `Verb.SHEET_PAGE` (`on_sheet_page`). [Save all] (`Verb.SHEET_SAVE_ALL`) is the bulk-grade action's: its button carries
 the class, the assignment, the page and the filter, and the card's `points_<submissionId>` boxes come back as
-`action.inputs.sheet_points`. Typed: the router calls `open_sheet` for "sheet Essay 2".
+`action.inputs.sheet_points`. Typed: "sheet Essay 2" (`bot.commands.Sheet`, handled by `run`).
 
 Filters: *ungraded* is work turned in that waits for points (`status.needs_grading`); *submitted* is work turned in
 and not yet returned (status `submitted`, with or without points); *all* is every student with a submission.
@@ -33,7 +33,7 @@ from bot.actions.status import (
 from bot.actions.targeting import refuse_assignment
 from bot.cards.actions import CardAction, SheetFilter
 from bot.cards.views import GradingSheetView, SheetRow
-from bot.commands.model import Status
+from bot.commands.model import Sheet
 from bot.graph.ids import UserId
 from bot.graph.models import Assignment, EducationClass, Submission, SubmissionStatus
 from bot.turn import Reply
@@ -134,24 +134,19 @@ async def render_sheet(
     return ctx.card(view)
 
 
-async def open_sheet(ctx: ActionContext, assignment: str, class_hint: str | None) -> Reply:
+async def run(ctx: ActionContext, command: Sheet) -> Reply:
     """ "sheet Essay 2": the grading sheet of the named assignment, every student shown.
 
-    Args:
-        ctx: the turn.
-        assignment: the assignment as typed.
-        class_hint: the class as typed, if any.
-
     Returns:
-        The sheet card; or a pick / error card. A pick card resumes as "status <assignment>" (the parser has no
-        sheet command to park), whose card has [Open grading sheet].
+        The sheet card; or a pick card (which resumes as this same command) or an error card.
 
     Raises:
         NotATeacher: in a class channel whose class the actor does not teach.
         GraphError: from the reads.
     """
-    command = Status(assignment=assignment, class_hint=class_hint)
-    found = await targeting.find(ctx, command, student=None, assignment=assignment, class_hint=class_hint)
+    found = await targeting.find(
+        ctx, command, student=None, assignment=command.assignment, class_hint=command.class_hint
+    )
     if isinstance(found, Reply):
         return found
     assert found.assignment is not None  # the command names one

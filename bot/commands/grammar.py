@@ -41,6 +41,7 @@ from bot.commands.model import (
     Points,
     Reassign,
     Return,
+    Sheet,
     SignOut,
     Status,
     StatusView,
@@ -62,6 +63,7 @@ USAGE: Final[Mapping[str, str]] = {
     "reassign": "reassign Alice's Essay 2 with feedback: cite your sources",
     "excuse": "excuse Alice from Lab 3",
     "status": "status Essay 2",
+    "sheet": "sheet Essay 2",
     "help": "help",
     "undo": "undo",
     "sign_out": "sign out",
@@ -451,6 +453,31 @@ def _parse_status(t: _Text) -> _Result | None:
     return None
 
 
+# ---------------------------------------------------------------- grading sheet
+_SHEET = re.compile(
+    r"^(?:(?:open|show|get|see|view|display|give)(?: me)? (?:the |a |my )?)?(?:grading |marking |grade )?"
+    r"(?:sheet|gradebook|grade book|spreadsheet)(?: (?:for|of|on|in))?(?: (?P<a>.+))?$",
+    _F,
+)
+_SHEET_WORDS = frozenset({"sheet", "gradebook", "book", "spreadsheet"})
+
+
+def _parse_sheet(t: _Text) -> _Result | None:
+    if not _SHEET_WORDS & {word.lower() for word in t.flat.split()[:6]}:
+        return None
+    if (m := _SHEET.match(t.flat)) is None:
+        return None
+    raw = _field(m["a"])
+    class_match = _CLASS_ONLY.match(raw)
+    if class_match is not None:
+        raw = ""
+    main, hint = _split_hint(raw)
+    assignment = _assignment(main)
+    if not assignment:
+        return _refuse(ParseErrorReason.MISSING_ASSIGNMENT, "sheet")
+    return Sheet(assignment=assignment, class_hint=hint)
+
+
 # ---------------------------------------------------------------- excuse
 _EXCUSE_PATTERNS: Final = (
     re.compile(r"^excuse (?P<student>.+?)(?: (?:from|on|for|in) |'s? )(?P<rest>.+)$", _F),
@@ -722,6 +749,7 @@ _COMMAND_WORDS = frozenset(
         "grade", "score", "mark", "record", "enter", "input", "put", "log", "give", "set", "add", "feedback",
         "comment", "comments", "note", "tell", "return", "reassign", "send", "hand", "release", "publish", "excuse",
         "status", "show", "list", "who", "what", "whats", "how", "help", "undo", "sign", "logout", "signout",
+        "sheet",
     }
 )  # fmt: skip
 
@@ -894,6 +922,7 @@ def _fallback(t: _Text) -> ParseError:
 _Parser = Callable[[_Text], _Result | None]
 _PARSERS: Final[tuple[_Parser, ...]] = (
     _parse_simple,
+    _parse_sheet,
     _parse_status,
     _parse_excuse,
     _parse_reassign,

@@ -120,6 +120,14 @@ class Status(_Frozen):
     class_hint: str | None = None
 
 
+class Sheet(_Frozen):
+    """Open the grading sheet of an assignment: every student with a points box."""
+
+    kind: Literal["sheet"] = "sheet"
+    assignment: str
+    class_hint: str | None = None
+
+
 class Undo(_Frozen):
     """Undo the teacher's last change."""
 
@@ -167,5 +175,5 @@ class ParseError(_Frozen):
     detail: str | None = None
 
 
-Command = Grade | BulkGrade | Feedback | Return | Reassign | Excuse | Status | Undo | Help | SignOut
+Command = Grade | BulkGrade | Feedback | Return | Reassign | Excuse | Status | Sheet | Undo | Help | SignOut
 """Every command a teacher can type."""

@@ -29,8 +29,6 @@ async def test_help_lists_every_usage_example(turns: Turns) -> None:
 def test_every_example_is_understood_as_its_sections_command() -> None:
     for topic in help_action.TOPICS:
         for example in help_action.section(topic).examples:
-            if topic == "sheet":  # typed "sheet …" is the router's, not the parser's
-                continue
             parsed = parse_command(example.command)
             assert not isinstance(parsed, ParseError), (example.command, parsed)
             assert parsed.kind == topic, (example.command, parsed.kind)

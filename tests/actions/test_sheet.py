@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from bot.actions import sheet, status
 from bot.cards.actions import CardAction, SheetFilter, Verb, parse_card_action
 from bot.cards.views import SHEET_PAGE_SIZE, GradingSheetView, SheetRow
 from bot.commands import parse_command
-from bot.commands.model import Status
+from bot.commands.model import Sheet, Status
 from bot.graph.ids import AssignmentId, ClassId, SubmissionId
 from bot.turn import Reply
 from sandbox.school import Submission as SeedSubmission
@@ -172,22 +174,29 @@ def test_a_full_page_of_long_names_stays_under_the_size_limit(turns: Turns) -> N
     assert len(json.dumps(card).encode()) < TEAMS_CARD_LIMIT
 
 
-async def test_typed_sheet_opens_the_named_assignment(turns: Turns) -> None:
-    reply = await sheet.open_sheet(turns.context(), "Essay 2", "Biology 101")
+def typed(text: str) -> Sheet:
+    command = parse_command(text)
+    assert isinstance(command, Sheet), command
+    return command
+
+
+@pytest.mark.parametrize("text", ["sheet Essay 2 in Biology 101", "open the grading sheet for Essay 2 in Biology 101"])
+async def test_typed_sheet_opens_the_named_assignment(turns: Turns, text: str) -> None:
+    reply = await sheet.run(turns.context(), typed(text))
     assert len(rows(reply)) == 25
 
 
 async def test_typed_sheet_in_personal_chat_asks_which_class(turns: Turns) -> None:
-    reply = await sheet.open_sheet(turns.context(), "Essay 2", None)
+    reply = await sheet.run(turns.context(), typed("sheet Essay 2"))
     assert "Which class is this for?" in card_text(reply)
     assert rows(reply) == {}
 
 
 async def test_credit_only_and_draft_assignments_have_no_sheet(turns: Turns) -> None:
     ctx = turns.context()
-    credit = await sheet.open_sheet(ctx, "Field Trip Reflection", "Biology 101")
+    credit = await sheet.run(ctx, typed("sheet Field Trip Reflection in Biology 101"))
     assert "has no points to give" in card_text(credit)
-    draft = await sheet.open_sheet(ctx, "Final Project Draft", "Biology 101")
+    draft = await sheet.run(ctx, typed("sheet Final Project Draft in Biology 101"))
     assert "not assigned yet" in card_text(draft)
 
 

@@ -19,6 +19,7 @@ from bot.commands import (
     Points,
     Reassign,
     Return,
+    Sheet,
     SignOut,
     Status,
     Undo,
@@ -99,6 +100,8 @@ def _flatten(result: object) -> dict[str, Any]:
                 "view": result.view.value,
                 "class_hint": result.class_hint,
             }
+        case Sheet():
+            return {"command": "sheet", "assignment": result.assignment, "class_hint": result.class_hint}
         case Help():
             return {"command": "help", "topic": result.topic}
         case Undo():

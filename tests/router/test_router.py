@@ -164,6 +164,15 @@ async def test_pick_card_resumes_the_command_with_the_chosen_student(harness: Ha
     assert "Alex Lee" in card_text(done)
 
 
+async def test_typed_sheet_asks_which_class_and_the_pick_opens_the_sheet(harness: Harness) -> None:
+    ask = await harness.say("sheet Essay 2")
+    assert "Which class is this for?" in card_text(ask)
+    pick = next(data for data in all_buttons(ask) if data.get("class_id") == harness.stack.class_id("Biology 101"))
+    sheet = await harness.click(pick)
+    assert "Grading sheet — Essay 2" in card_text(sheet)
+    assert Verb.SHEET_SAVE_ALL.value in buttons(sheet)
+
+
 async def test_student_cannot_grade(harness: Harness) -> None:
     reply = await harness.say("grade Bob Jones 100 on Essay 2 in Biology 101", user="Alice Smith")
     assert "Only this class's teachers" in card_text(reply) or "couldn't" in card_text(reply)
