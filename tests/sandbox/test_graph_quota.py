@@ -64,13 +64,20 @@ def _as(app: str, service: GraphEducation) -> dict[str, str]:
     return headers
 
 
+async def _admitted(
+    graph: httpx.AsyncClient, headers: dict[str, str], count: int, clock: FakeClock, every: float
+) -> None:
+    """Send `count` requests `every` seconds apart; each must be admitted."""
+    for _ in range(count):
+        assert (await graph.get(CLASSES, headers=headers)).status_code == 200
+        clock.advance(every)
+
+
 async def test_over_the_quota_graph_answers_429_until_retry_after_has_passed(
     graph: httpx.AsyncClient, service: GraphEducation, clock: FakeClock
 ) -> None:
     bot = _as("bot-app", service)
-    for _ in range(5):
-        assert (await graph.get(CLASSES, headers=bot)).status_code == 200
-        clock.advance(1)
+    await _admitted(graph, bot, 5, clock, every=1)
     refused = await graph.get(CLASSES, headers=bot)
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "TooManyRequests"  # examples/graph/throttling.429.json
@@ -86,9 +93,7 @@ async def test_the_hourly_quota_holds_once_the_ten_second_one_has_room(
     graph: httpx.AsyncClient, service: GraphEducation, clock: FakeClock
 ) -> None:
     bot = _as("bot-app", service)
-    for _ in range(8):
-        assert (await graph.get(CLASSES, headers=bot)).status_code == 200
-        clock.advance(11)
+    await _admitted(graph, bot, 8, clock, every=11)
     refused = await graph.get(CLASSES, headers=bot)
     assert refused.status_code == 429
     assert float(refused.headers["retry-after"]) == pytest.approx(3600 - 88)
