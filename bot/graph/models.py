@@ -11,14 +11,26 @@ pause (`make bench`, slow callbacks).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 from pydantic.alias_generators import to_camel
 
 from bot.graph.ids import AssignmentId, ClassId, OutcomeId, SubmissionId, UserId
+
+
+def _shared_utc(value: datetime) -> datetime:
+    """A UTC time with the shared `UTC` tzinfo: pydantic gives every parsed time its own tzinfo object, and the
+    cached submissions would keep thousands of them for the garbage collector to walk."""
+    if value.tzinfo is not None and value.tzinfo is not UTC and value.utcoffset() == timedelta(0):
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+GraphTime = Annotated[datetime, AfterValidator(_shared_utc)]
+"""A Graph dateTimeOffset (Graph sends UTC, "2025-03-12T09:00:00Z")."""
 
 
 class GraphModel(BaseModel):
@@ -119,9 +131,9 @@ class Assignment(GraphModel):
     display_name: str = ""
     status: AssignmentStatus = AssignmentStatus.UNKNOWN
     grading: PointsGradeType | None = None
-    due_date_time: datetime | None = None
-    assigned_date_time: datetime | None = None
-    close_date_time: datetime | None = None
+    due_date_time: GraphTime | None = None
+    assigned_date_time: GraphTime | None = None
+    close_date_time: GraphTime | None = None
     allow_late_submissions: bool | None = None
     web_url: str | None = None
 
@@ -167,7 +179,7 @@ class PointsGrade(GraphModel):
     """educationAssignmentPointsGrade."""
 
     points: float | None = None
-    graded_date_time: datetime | None = None
+    graded_date_time: GraphTime | None = None
 
 
 class FeedbackValue(GraphModel):
@@ -274,10 +286,10 @@ class Submission(GraphModel):
     status: SubmissionStatus = SubmissionStatus.UNKNOWN
     recipient: SubmissionRecipient | None = None
     web_url: str | None = None
-    submitted_date_time: datetime | None = None
-    returned_date_time: datetime | None = None
-    reassigned_date_time: datetime | None = None
-    excused_date_time: datetime | None = None
+    submitted_date_time: GraphTime | None = None
+    returned_date_time: GraphTime | None = None
+    reassigned_date_time: GraphTime | None = None
+    excused_date_time: GraphTime | None = None
     outcomes: list[Outcome] = Field(default_factory=list)  # pyright: ignore[reportUnknownVariableType]
 
     @field_validator("outcomes", mode="before")

@@ -115,16 +115,15 @@ def students_only(members: Iterable[EducationUser]) -> tuple[EducationUser, ...]
 # --- The matching engine ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Form:
-    """One way of writing a thing's name. `raw` forms (ids, mail) compare whole strings, not words."""
+_Form: TypeAlias = tuple[str, tuple[str, ...], tuple[str, ...], str | None, bool, bool]
+"""One way of writing a thing's name: (kind, strict words, loose words, raw, whole, part), made by `_word_form` and
+`_raw_form`. `kind` is a `MatchKind` value; `raw` forms (ids, mail) compare whole strings, not words; `whole` forms
+take part in whole-name tiers and `part` forms in part-of-a-name tiers.
 
-    kind: MatchKind
-    strict: tuple[str, ...]
-    loose: tuple[str, ...]
-    raw: str | None = None
-    whole: bool = True
-    part: bool = False
+A plain tuple of plain values on purpose: the caches hold tens of thousands of forms, and the garbage collector stops
+walking an exact tuple of untracked values once it has seen it, where any object (a dataclass, a NamedTuple) would be
+walked by every full collection, on the event loop (`make bench`, loop lag and slow callbacks).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +170,13 @@ def _equal(query: tuple[str, ...], name: tuple[str, ...]) -> bool:
 def _word_form(kind: MatchKind, words: tuple[str, ...], *, whole: bool = True, part: bool = False) -> _Form | None:
     if not words:
         return None
-    return _Form(kind, words, loose_tokens(words), whole=whole, part=part)
+    return (kind.value, words, loose_tokens(words), None, whole, part)
 
 
 def _raw_form(kind: MatchKind, text: str | None) -> _Form | None:
     if not text or not text.strip():
         return None
-    return _Form(kind, (), (), raw=text.strip().casefold(), part=False)
+    return (kind.value, (), (), text.strip().casefold(), True, False)
 
 
 def _make_query(text: str, tokenise: _Tokeniser) -> _Query:
@@ -191,25 +190,25 @@ def _tier(items: Sequence[tuple[T, tuple[_Form, ...]]], query: _Query, step: _St
     test = step.test
     hits: list[_Hit[T]] = []
     for value, forms in items:
-        loose_kind: MatchKind | None = None
-        strict_kind: MatchKind | None = None
-        for form in forms:
-            if not (form.whole if step.whole else form.part):
+        loose_kind: str | None = None
+        strict_kind: str | None = None
+        for kind, strict, loose, raw, whole, part in forms:
+            if not (whole if step.whole else part):
                 continue
-            if form.raw is not None:
-                if query.raw == form.raw:
-                    strict_kind = form.kind
+            if raw is not None:
+                if query.raw == raw:
+                    strict_kind = kind
                     break
                 continue
-            if test(query.strict, form.strict):
-                strict_kind = form.kind
+            if test(query.strict, strict):
+                strict_kind = kind
                 break
-            if loose_kind is None and test(query.loose, form.loose):
-                loose_kind = form.kind
+            if loose_kind is None and test(query.loose, loose):
+                loose_kind = kind
         if strict_kind is not None:
-            hits.append(_Hit(value, step.kind or strict_kind, strict=True))
+            hits.append(_Hit(value, step.kind or MatchKind(strict_kind), strict=True))
         elif loose_kind is not None:
-            hits.append(_Hit(value, step.kind or loose_kind, strict=False))
+            hits.append(_Hit(value, step.kind or MatchKind(loose_kind), strict=False))
     return hits
 
 
@@ -244,14 +243,14 @@ _UNTYPED_KINDS = frozenset({MatchKind.ID, MatchKind.MAIL})
 def _typo_targets(forms: tuple[_Form, ...]) -> tuple[str, ...]:
     """The distinct strings a query is compared with for suggestions: each name, and each word of it."""
     targets: dict[str, None] = {}
-    for form in forms:
-        if form.kind in _UNTYPED_KINDS:
+    for kind, _, loose, raw, _, _ in forms:
+        if kind in _UNTYPED_KINDS:
             continue
-        if form.raw is not None:
-            targets[form.raw] = None
+        if raw is not None:
+            targets[raw] = None
             continue
-        targets[" ".join(form.loose)] = None
-        targets.update(dict.fromkeys(form.loose))
+        targets[" ".join(loose)] = None
+        targets.update(dict.fromkeys(loose))
     return tuple(targets)
 
 

@@ -4,6 +4,7 @@ collector to walk (its full passes were the event loop's longest pauses under lo
 from __future__ import annotations
 
 import gc
+from datetime import UTC
 
 from pydantic import BaseModel
 
@@ -45,6 +46,8 @@ def test_a_documented_submission_parses_to_what_the_assistant_reads() -> None:
     assert submission.status is SubmissionStatus.RETURNED
     assert submission.web_url and submission.student_id
     assert submission.submitted_date_time is not None and submission.returned_date_time is not None
+    # One shared tzinfo, not one object per parsed time (which the cache would keep by the thousand).
+    assert submission.submitted_date_time.tzinfo is UTC and submission.returned_date_time.tzinfo is UTC
     assert submission.points_outcome is not None and submission.feedback_outcome is not None
     kept = {type(model).__name__ for model in _models(submission)}
     assert not any("Identity" in name for name in kept), kept
