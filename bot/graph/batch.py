@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from bot.graph.errors import GraphError, GraphMalformedResponse, error_from_response
+from bot.graph.models import GraphModel
 from bot.graph.requests import GraphRequest
 
 __all__ = [
@@ -30,7 +31,7 @@ MAX_BATCH_PARTS = 20
 
 PREFER_HEADER = "include-unknown-enum-members"
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=GraphModel)
 
 
 @dataclass(frozen=True)

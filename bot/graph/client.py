@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 from uuid import uuid4
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from bot.graph import requests as build
 from bot.graph.batch import BatchPart, BatchResult, build_batch_body, check_parts, parts_to_retry, read_batch_response
@@ -35,6 +35,7 @@ from bot.graph.models import (
     EducationClass,
     EducationUser,
     FeedbackOutcome,
+    GraphModel,
     Outcome,
     PointsGrade,
     PointsOutcome,
@@ -60,7 +61,7 @@ GRAPH_CONNECTIONS = 100
 """Connections to Graph kept open at once (every tenant, teacher and bulk job of the process together)."""
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=GraphModel)
 
 BeforeRequest = Callable[[str | None, int, float], Awaitable[None]]
 """An optional hook awaited before every attempt: (tenant id or None, requests Graph will count, seconds left of the

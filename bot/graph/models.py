@@ -1,4 +1,4 @@
-"""Pydantic models of the Graph education resources the assistant reads and writes.
+"""Pydantic dataclasses of the Graph education resources the assistant reads and writes.
 
 Parsing never crashes on what a newer Graph may send: unknown fields are ignored, unknown enum members become
 `unknownFutureValue`, and an outcome with an unknown `@odata.type` becomes `UnknownOutcome`.
@@ -11,12 +11,16 @@ pause (`make bench`, slow callbacks).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, cast
+from functools import cache
+from typing import Annotated, Any, Literal, Self, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import AfterValidator, ConfigDict, Discriminator, Field, Tag, TypeAdapter, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass
 
 from bot.graph.ids import AssignmentId, ClassId, OutcomeId, SubmissionId, UserId
 
@@ -33,10 +37,44 @@ GraphTime = Annotated[datetime, AfterValidator(_shared_utc)]
 """A Graph dateTimeOffset (Graph sends UTC, "2025-03-12T09:00:00Z")."""
 
 
-class GraphModel(BaseModel):
-    """Base for Graph resources: camelCase on the wire, snake_case in Python, unknown fields ignored."""
+class GraphModel:
+    """Base for Graph resources: camelCase on the wire, snake_case in Python, unknown fields ignored, immutable.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    Each resource is a pydantic dataclass with slots (`@dataclass(..., config=_CONFIG)`) rather than a `BaseModel`:
+    an instance is one object, where a `BaseModel` adds a `__dict__` and a fields-set `set`, up to three objects for
+    the garbage collector to walk per cached submission, outcome or student. The `model_*` methods keep pydantic's
+    spelling.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def model_validate(cls, value: object) -> Self:
+        """Read a Graph JSON object (camelCase keys) as this resource.
+
+        Raises:
+            pydantic.ValidationError: the value is not this resource.
+        """
+        return _adapter(cls).validate_python(value)
+
+    def model_dump(
+        self, *, by_alias: bool = False, exclude_none: bool = False, mode: Literal["json", "python"] = "python"
+    ) -> dict[str, Any]:
+        """The resource as a dict (`by_alias`: Graph's camelCase names)."""
+        dumped = _adapter(type(self)).dump_python(self, by_alias=by_alias, exclude_none=exclude_none, mode=mode)
+        return cast(dict[str, Any], dumped)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
+        """A copy with some fields replaced (not validated again, as with pydantic's `model_copy`)."""
+        return cast(Self, dataclasses.replace(self, **dict(update or {})))  # pyright: ignore[reportArgumentType]
+
+
+_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+@cache
+def _adapter(resource: type[Any]) -> TypeAdapter[Any]:
+    return TypeAdapter(resource)
 
 
 class _TolerantEnum(StrEnum):
@@ -82,6 +120,7 @@ class UserRole(_TolerantEnum):
     UNKNOWN = "unknownFutureValue"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class EducationClass(GraphModel):
     """educationClass."""
 
@@ -95,6 +134,7 @@ class EducationClass(GraphModel):
     grade: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class EducationUser(GraphModel):
     """educationUser (as listed by class members and teachers)."""
 
@@ -114,6 +154,7 @@ class EducationUser(GraphModel):
         return UserRole.NONE if value is None else value
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class PointsGradeType(GraphModel):
     """educationAssignmentPointsGradeType: graded out of `max_points`."""
 
@@ -123,6 +164,7 @@ class PointsGradeType(GraphModel):
     max_points: float | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Assignment(GraphModel):
     """educationAssignment. `grading` None means credit-only (no points to give)."""
 
@@ -158,6 +200,7 @@ class Assignment(GraphModel):
         return self.grading is None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class SubmissionRecipient(GraphModel):
     """educationSubmissionRecipient: an individual student (or a group for group work)."""
 
@@ -168,6 +211,7 @@ class SubmissionRecipient(GraphModel):
 # --- Outcomes: a discriminated union on @odata.type --------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class EducationItemBody(GraphModel):
     """educationItemBody: text or html."""
 
@@ -175,6 +219,7 @@ class EducationItemBody(GraphModel):
     content_type: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class PointsGrade(GraphModel):
     """educationAssignmentPointsGrade."""
 
@@ -182,12 +227,14 @@ class PointsGrade(GraphModel):
     graded_date_time: GraphTime | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class FeedbackValue(GraphModel):
     """educationFeedback."""
 
     text: EducationItemBody | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class RubricQualityFeedback(GraphModel):
     """rubricQualityFeedbackModel."""
 
@@ -195,6 +242,7 @@ class RubricQualityFeedback(GraphModel):
     feedback: EducationItemBody | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class RubricQualitySelectedLevel(GraphModel):
     """rubricQualitySelectedColumnModel."""
 
@@ -202,10 +250,12 @@ class RubricQualitySelectedLevel(GraphModel):
     column_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class _OutcomeBase(GraphModel):
     id: OutcomeId
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class PointsOutcome(_OutcomeBase):
     """educationPointsOutcome: `points` is the teacher's draft, `published_points` what the student sees."""
 
@@ -216,6 +266,7 @@ class PointsOutcome(_OutcomeBase):
     published_points: PointsGrade | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class FeedbackOutcome(_OutcomeBase):
     """educationFeedbackOutcome: `feedback` draft, `published_feedback` what the student sees."""
 
@@ -226,6 +277,7 @@ class FeedbackOutcome(_OutcomeBase):
     published_feedback: FeedbackValue | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class RubricOutcome(_OutcomeBase):
     """educationRubricOutcome."""
 
@@ -238,6 +290,7 @@ class RubricOutcome(_OutcomeBase):
     published_rubric_quality_selected_levels: list[RubricQualitySelectedLevel] | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class FeedbackResourceOutcome(_OutcomeBase):
     """educationFeedbackResourceOutcome: a file the teacher attached as feedback."""
 
@@ -247,6 +300,7 @@ class FeedbackResourceOutcome(_OutcomeBase):
     resource_status: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class UnknownOutcome(_OutcomeBase):
     """An outcome type this client does not know yet; kept so parsing never fails."""
 
@@ -279,6 +333,7 @@ Outcome = Annotated[
 ]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=_CONFIG)
 class Submission(GraphModel):
     """educationSubmission. `outcomes` is filled only when read with `$expand=outcomes`."""
 
