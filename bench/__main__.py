@@ -79,6 +79,7 @@ FIGURES = (
     Figure("max_loop_lag_ms", "ms", Goal("<", 50)),
     Figure("loop_lags_over_50ms", "count"),
     Figure("slow_callbacks", "count", Goal("==", 0)),
+    Figure("slow_callbacks_debug_mode", "count"),
     Figure("rss_mb", "MiB"),
     Figure("fanout_1000_simulated_s", "s"),
     Figure("fanout_peak_per_conversation_per_s", "1/s", Goal("<=", 7)),

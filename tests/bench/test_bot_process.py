@@ -12,15 +12,22 @@ import pytest
 from bench.bot_process import BotProcess, LoopWatch, _SlowCallbacks  # pyright: ignore[reportPrivateUsage]
 
 
-async def test_the_lag_watch_sees_the_loop_blocked() -> None:
+async def test_the_lag_watch_sees_the_loop_blocked_and_times_the_callback() -> None:
     watch = LoopWatch()
     watch.start("lag")
-    asyncio.get_running_loop().call_later(0.03, time.sleep, 0.08)  # a callback holding the loop for 80 ms
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.03, time.sleep, 0.08)  # a callback holding the loop for 80 ms
+    loop.call_soon(time.sleep, 0.01)  # a quick one, not counted
     await asyncio.sleep(0.15)
     report = watch.report()
     watch.stop()
     assert report["max_lag_ms"] >= 60
     assert report["lags_over_50ms"] >= 1
+    assert report["slow_callbacks"] == 1
+    assert "sleep" in str(report["slowest"][0]) and " ms: " in str(report["slowest"][0])
+    loop.call_soon(time.sleep, 0.06)  # after stop: no longer timed
+    await asyncio.sleep(0.08)
+    assert watch.report()["slow_callbacks"] == 1
 
 
 async def test_debug_mode_counts_slow_callbacks() -> None:
