@@ -274,8 +274,10 @@ async def _configuration(
         teachers, students = await world.prepare_load()
         urls = [f"{bot.url}/api/messages" for bot in bots]
         world.set_latency(LOAD_LATENCY_SECONDS)
-        warm = spread_grades(teachers, students, LOAD_CONCURRENCY)
-        await _round_robin(world, urls, warm, LOAD_CONCURRENCY)  # warm every bot
+        # Warm every bot for every teacher it may serve (their sign-in token, roster and submissions), as a running
+        # deployment is: the measured grades then compare warm instances, not cold caches.
+        warm = spread_grades(teachers, students, len(teachers) * len(urls))
+        await _round_robin(world, urls, warm, LOAD_CONCURRENCY)
         before = await _audit_rows(server, schema)
         result = await _round_robin(world, urls, spread_grades(teachers, students, LOAD_ACTIVITIES), LOAD_CONCURRENCY)
         written = await _audit_rows(server, schema) - before
