@@ -4,9 +4,9 @@ Parsing never crashes on what a newer Graph may send: unknown fields are ignored
 `unknownFutureValue`, and an outcome with an unknown `@odata.type` becomes `UnknownOutcome`.
 
 The models hold only the fields the assistant reads (the "who did it" identity sets Graph sends with every
-submission and outcome are left out): submissions are kept in short-lived caches, and every nested model held there
-is several objects the garbage collector walks on each full pass, which under load was the event loop's longest
-pause (`make bench`, slow callbacks).
+submission and outcome are left out), each as one slotted object (`GraphModel`): rosters and submissions are kept
+in short-lived caches, every object held there is walked by each full garbage collection, and under load those
+passes were the event loop's longest pauses (`make bench`, slow callbacks).
 """
 
 from __future__ import annotations
