@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import actions, fanout, graph, hosting, instances, parse, roster
+from bench import actions, fanout, graph, hosting, instances, machine, parse, roster
 
 OUTPUT = Path(__file__).resolve().parents[1] / "build" / "bench.json"
 
@@ -51,6 +51,8 @@ class Figure:
 
 
 FIGURES = (
+    Figure("machine_reference_ms", "ms CPU"),
+    Figure("machine_reference_after_ms", "ms CPU"),
     Figure("parse_median_us", "µs"),
     Figure("parse_p99_us", "µs"),
     Figure("resolve_median_us", "µs"),
@@ -110,6 +112,7 @@ def _sections(
         return run
 
     return [
+        ("machine", ("machine_reference_ms",), lambda: {"machine_reference_ms": machine.reference_ms()}),
         ("parse", ("parse_median_us", "parse_p99_us"), lambda: _numbers(parse.run())),
         ("roster", ("resolve_median_us", "resolve_p99_us"), lambda: _numbers(roster.run())),
         (
@@ -133,6 +136,7 @@ def _sections(
             hosting.FIGURES,
             lambda: hosting.run(storage_url=storage_url, profile_dir=profile_dir, notes=notes),
         ),
+        ("machine", ("machine_reference_after_ms",), lambda: {"machine_reference_after_ms": machine.reference_ms()}),
         ("instances", instances.FIGURES, lambda: instances.run(notes)),
     ]
 
