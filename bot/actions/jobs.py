@@ -426,7 +426,7 @@ async def start_bulk_job(
         config: retry pacing and lease; `JobConfig.from_settings` when None.
 
     Returns:
-        The job id (see `wait_for_job`).
+        The job id (`services.jobs.wait(job_id)` waits for it).
 
     Raises:
         ValueError: `ctx.outbox` is None.
@@ -531,20 +531,6 @@ async def resume_jobs(
     if resumed:
         logger.info("bulk jobs resumed: %d", len(resumed))
     return resumed
-
-
-def running_job(services: Services, job_id: str) -> asyncio.Task[None] | None:
-    """The task writing a job in this instance, if any."""
-    return services.jobs.running(job_id)
-
-
-async def wait_for_job(services: Services, job_id: str) -> None:
-    """Wait until the job's task in this instance ends (returns at once when it is not running here).
-
-    Raises:
-        asyncio.CancelledError: the job's task was cancelled.
-    """
-    await services.jobs.wait(job_id)
 
 
 async def load_job(services: Services, job_id: str) -> JobState | None:

@@ -158,7 +158,7 @@ async def test_sheet_of_thirty_is_a_job_of_two_round_trips(turns: Turns) -> None
     reply = await bulk.on_sheet_save_all(ctx, sheet_click(turns, sheet))
     assert "Grading 30 students" in card_text(reply)
     [progress_id] = outbox.posted
-    await jobs.wait_for_job(turns.services, _only_job(turns))
+    await turns.services.jobs.wait(_only_job(turns))
     assert turns.stack.graph.request_count == 2
     assert all(turns.points(name) == value for name, value in sheet.items())
     progress = [card_text(update) for activity, update in outbox.updates if activity == progress_id]
@@ -198,7 +198,7 @@ async def test_cancelled_job_resumes_and_grades_everyone_exactly_once(turns: Tur
     outbox.on_update = stop_after_first_batch
     await bulk.on_sheet_save_all(ctx, sheet_click(turns, sheet))
     job_id = _only_job(turns)
-    task = jobs.running_job(turns.services, job_id)
+    task = turns.services.jobs.running(job_id)
     assert task is not None
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
@@ -208,7 +208,7 @@ async def test_cancelled_job_resumes_and_grades_everyone_exactly_once(turns: Tur
     outbox.on_update = None
     resumed = await jobs.resume_jobs(services, _clients(turns), outbox_factory=lambda _: outbox)
     assert resumed == [job_id]
-    await jobs.wait_for_job(turns.services, job_id)
+    await turns.services.jobs.wait(job_id)
     await _assert_graded_once(ctx, turns, sheet)
     state = await jobs.load_job(services, job_id)
     assert state is not None and state.finished
@@ -232,7 +232,7 @@ async def test_throttled_job_pauses_then_resumes_exactly_once(turns: Turns, serv
     config = JobConfig(retry_delays=(0.0,), sleep=_no_sleep)
     await bulk.on_sheet_save_all(ctx, sheet_click(turns, sheet), config=config)
     job_id = _only_job(turns)
-    await jobs.wait_for_job(turns.services, job_id)
+    await turns.services.jobs.wait(job_id)
     state = await jobs.load_job(services, job_id)
     assert state is not None and state.paused and not state.finished
     assert len(state.done) == 20 and not state.failed
@@ -241,7 +241,7 @@ async def test_throttled_job_pauses_then_resumes_exactly_once(turns: Turns, serv
     knobs.throttle_next = 0
     outbox.on_update = None
     assert await jobs.resume_jobs(services, _clients(turns), outbox_factory=lambda _: outbox) == [job_id]
-    await jobs.wait_for_job(turns.services, job_id)
+    await turns.services.jobs.wait(job_id)
     await _assert_graded_once(ctx, turns, sheet)
 
 
@@ -265,14 +265,14 @@ async def test_job_interrupted_inside_a_batch_is_reconciled_from_the_audit(turns
     store.put = crash_after_the_first_batch  # type: ignore[method-assign]
     await bulk.on_sheet_save_all(ctx, sheet_click(turns, sheet))
     job_id = _only_job(turns)
-    task = jobs.running_job(turns.services, job_id)
+    task = turns.services.jobs.running(job_id)
     assert task is not None
     await asyncio.gather(task, return_exceptions=True)
     store.put = real_put  # type: ignore[method-assign]
     assert saves and len(await audit(ctx)) == 20
 
     assert await jobs.resume_jobs(services, _clients(turns), outbox_factory=lambda _: outbox) == [job_id]
-    await jobs.wait_for_job(turns.services, job_id)
+    await turns.services.jobs.wait(job_id)
     await _assert_graded_once(ctx, turns, sheet)
 
 
@@ -311,7 +311,7 @@ async def test_a_job_is_not_resumed_for_a_teacher_without_a_token(turns: Turns, 
     outbox.on_update = stop
     await bulk.on_sheet_save_all(ctx, sheet_click(turns, dict.fromkeys(names, 10.0)))
     job_id = _only_job(turns)
-    task = jobs.running_job(turns.services, job_id)
+    task = turns.services.jobs.running(job_id)
     assert task is not None
     await asyncio.gather(task, return_exceptions=True)
 
@@ -355,7 +355,7 @@ async def test_a_return_cut_off_before_its_audit_is_never_sent_twice(turns: Turn
 
     store.append_audit = die_at_the_first_audit  # type: ignore[method-assign]
     job_id = await jobs.start_bulk_job(ctx, changes, title="Essay 2")
-    task = jobs.running_job(turns.services, job_id)
+    task = turns.services.jobs.running(job_id)
     assert task is not None
     await asyncio.gather(task, return_exceptions=True)
     store.append_audit = real_append  # type: ignore[method-assign]
@@ -363,7 +363,7 @@ async def test_a_return_cut_off_before_its_audit_is_never_sent_twice(turns: Turn
     assert len(returned_early) == 10, "the first batch reached Graph"
 
     assert await jobs.resume_jobs(services, _clients(turns), outbox_factory=lambda _: outbox) == [job_id]
-    await jobs.wait_for_job(turns.services, job_id)
+    await turns.services.jobs.wait(job_id)
     returns: dict[str, int] = {}
     for record in turns.stack.graph.requests:
         if record.path.endswith("/return"):

@@ -72,7 +72,7 @@ class Cluster:
 
     def running(self, job_id: str) -> asyncio.Task[None] | None:
         """The task writing the job, newest instance first (the one that took the job over last), if any."""
-        tasks = (jobs.running_job(services, job_id) for services in reversed(self.instances))
+        tasks = (services.jobs.running(job_id) for services in reversed(self.instances))
         return next((task for task in tasks if task is not None), None)
 
 
@@ -371,7 +371,7 @@ async def test_an_instance_that_stalled_past_its_lease_stops_at_its_next_save(cl
     pause = HeldSleep()
     stalled = JobConfig(retry_delays=(60.0,), sleep=pause, heartbeat_seconds=3600.0)
     started = await start_job(cluster, a, stalled, throttled=True)
-    a_task = jobs.running_job(a, started.job_id)
+    a_task = a.jobs.running(started.job_id)
     await asyncio.wait_for(pause.waiting.wait(), WAIT)
     cluster.clock.advance(LEASE + timedelta(seconds=1))
     knobs.throttle_next = 0
@@ -424,7 +424,7 @@ async def test_a_runner_whose_job_was_taken_from_it_stops_while_still_waiting(cl
     pause = HeldSleep()
     config = JobConfig(retry_delays=(60.0,), sleep=pause, heartbeat_seconds=0.01)
     started = await start_job(cluster, a, config, throttled=True)
-    a_task = jobs.running_job(a, started.job_id)
+    a_task = a.jobs.running(started.job_id)
     await asyncio.wait_for(pause.waiting.wait(), WAIT)
     # Another runner took the job (as after A stalled past its lease): a compare-and-set write of its own lease.
     for _ in range(100):

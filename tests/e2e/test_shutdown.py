@@ -244,13 +244,13 @@ async def test_a_job_cut_by_the_grace_resumes_and_grades_everyone_once(world: Wo
 
     await world.bot_runner.shutdown()
 
-    assert jobs.running_job(ctx.services, job_id) is None
+    assert ctx.services.jobs.running(job_id) is None
     state = await jobs.load_job(ctx.services, job_id)
     assert state is not None and not state.finished, "left open in the store"
     world.stack.graph.knobs.latency_seconds = 0
     clients: Callable[[Actor], Awaitable[EducationClient | None]] = _client_factory(world)
     assert await jobs.resume_jobs(ctx.services, clients) == [job_id]
-    await jobs.wait_for_job(ctx.services, job_id)
+    await ctx.services.jobs.wait(job_id)
     assert _graded(world, sheet) == sheet
     assert await _audited_once(ctx, sheet)
 

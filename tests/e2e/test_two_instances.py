@@ -313,7 +313,7 @@ async def run_job_across_instances(
         await asyncio.wait_for(killer.killed.wait(), WAIT)
         job_id = killer.job_id
         assert job_id is not None
-        task = jobs.running_job(a.assistant.services, job_id)
+        task = a.assistant.services.jobs.running(job_id)
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
         graded_by_a = sum(1 for name in sheet if points_of(sandbox, name) is not None)
@@ -322,7 +322,7 @@ async def run_job_across_instances(
         b = await deployment.start()  # resumes unfinished jobs at start-up
         deadline = time.monotonic() + WAIT * 4
         while True:
-            await asyncio.wait_for(jobs.wait_for_job(b.assistant.services, job_id), WAIT * 4)
+            await asyncio.wait_for(b.assistant.services.jobs.wait(job_id), WAIT * 4)
             state = await jobs.load_job(b.assistant.services, job_id)
             assert state is not None
             if state.finished or time.monotonic() > deadline:
@@ -463,7 +463,7 @@ async def test_an_instance_started_while_another_is_mid_batch_leaves_the_job_to_
     taken_by_b = await jobs.resume_jobs(b.assistant.services, client_factory(b))
     running_on_b = b.assistant.services.jobs.running(job_id)
     gate.opened.set()
-    await asyncio.wait_for(jobs.wait_for_job(a.assistant.services, job_id), WAIT)
+    await asyncio.wait_for(a.assistant.services.jobs.wait(job_id), WAIT)
 
     assert taken_by_b == [] and running_on_b is None
     await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=0))
@@ -506,7 +506,7 @@ async def test_of_two_instances_racing_for_a_dead_instance_s_expired_lease_one_t
         WAIT,
     )
     for instance in (b, c):  # whichever took it
-        await asyncio.wait_for(jobs.wait_for_job(instance.assistant.services, job_id), WAIT)
+        await asyncio.wait_for(instance.assistant.services.jobs.wait(job_id), WAIT)
 
     assert early == []
     assert sorted(taken) == [[], [job_id]]
@@ -534,7 +534,7 @@ async def test_a_gracefully_stopped_instance_releases_its_job_to_the_next_at_onc
     await deployment.stop(a)  # SIGTERM: the job is cancelled after the grace, its lease released
     b = await deployment.start()  # well within the 30 s lease
     taken_at_start = b.assistant.services.jobs.running(job_id) is not None
-    await asyncio.wait_for(jobs.wait_for_job(b.assistant.services, job_id), WAIT)
+    await asyncio.wait_for(b.assistant.services.jobs.wait(job_id), WAIT)
 
     assert taken_at_start
     await assert_graded_exactly_once(sandbox, Handover(sheet, dana, b, graded_before_the_kill=0))
