@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -144,6 +144,34 @@ class Knobs(BaseModel):
         """The per-app-per-tenant quota windows in force."""
         limits = ((self.quota_per_10_seconds, 10.0), (self.quota_per_hour, 3600.0))
         return tuple(QuotaWindow(requests, seconds) for requests, seconds in limits if requests is not None)
+
+
+class Inspected(Protocol):
+    """What `/_sandbox/requests` and `/_sandbox/reset` act on: one tenant's service, or all tenants together."""
+
+    @property
+    def requests(self) -> list[RequestRecord]: ...
+
+    @property
+    def request_count(self) -> int: ...
+
+    def reset_request_log(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+def log_and_reset_routes(service: Inspected, method: str, path: str) -> SandboxResponse | None:
+    """The answer to `GET`/`DELETE /_sandbox/requests` or `POST /_sandbox/reset`; None for any other route."""
+    if path == "/_sandbox/requests" and method == "GET":
+        records = [{"method": r.method, "path": r.path, "batchPart": r.batch_part} for r in service.requests]
+        return json_response(200, {"count": service.request_count, "requests": records})
+    if path == "/_sandbox/requests" and method == "DELETE":
+        service.reset_request_log()
+        return SandboxResponse(status=204)
+    if path == "/_sandbox/reset" and method == "POST":
+        service.reset()
+        return json_response(200, {"reset": True})
+    return None
 
 
 def _too_many_requests(headers: dict[str, str]) -> GraphError:
@@ -447,15 +475,8 @@ class GraphEducation:
         method = request.method.upper()
         if path == "/_sandbox/state" and method == "GET":
             return json_response(200, self.state())
-        if path == "/_sandbox/requests" and method == "GET":
-            records = [{"method": r.method, "path": r.path, "batchPart": r.batch_part} for r in self._log]
-            return json_response(200, {"count": self.request_count, "requests": records})
-        if path == "/_sandbox/requests" and method == "DELETE":
-            self.reset_request_log()
-            return SandboxResponse(status=204)
-        if path == "/_sandbox/reset" and method == "POST":
-            self.reset()
-            return json_response(200, {"reset": True})
+        if (answer := log_and_reset_routes(self, method, path)) is not None:
+            return answer
         if path == "/_sandbox/knobs" and method == "GET":
             return json_response(200, self.knobs.model_dump(mode="json"))
         if path == "/_sandbox/knobs" and method == "POST":

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sandbox.core import SandboxRequest, SandboxResponse, json_response
-from sandbox.graph import GraphEducation, Json, Knobs, RequestRecord
+from sandbox.graph import GraphEducation, Json, Knobs, RequestRecord, log_and_reset_routes
 from sandbox.school import Outcome, School, Submission
 
 _ROUTE_CACHE_SIZE = 4096
@@ -155,15 +155,8 @@ class TenantGraphs:
             if chosen is None:
                 return json_response(404, {"error": {"code": "NotFound", "message": "No such sandbox tenant."}})
             return await chosen.handle(request)
-        if path == "/_sandbox/requests" and method == "GET":
-            records = [{"method": r.method, "path": r.path, "batchPart": r.batch_part} for r in self.requests]
-            return json_response(200, {"count": self.request_count, "requests": records})
-        if path == "/_sandbox/requests" and method == "DELETE":
-            self.reset_request_log()
-            return SandboxResponse(status=204)
-        if path == "/_sandbox/reset" and method == "POST":
-            self.reset()
-            return json_response(200, {"reset": True})
+        if (answer := log_and_reset_routes(self, method, path)) is not None:
+            return answer
         answer = await first.handle(request)  # knobs (GET/POST) and unknown routes: tenant 0 answers
         self.knobs = first.knobs
         return answer
