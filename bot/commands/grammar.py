@@ -468,8 +468,7 @@ def _parse_sheet(t: _Text) -> _Result | None:
     if (m := _SHEET.match(t.flat)) is None:
         return None
     raw = _field(m["a"])
-    class_match = _CLASS_ONLY.match(raw)
-    if class_match is not None:
+    if _CLASS_ONLY.match(raw) is not None:  # "sheet class 7B" names a class, not an assignment
         raw = ""
     main, hint = _split_hint(raw)
     assignment = _assignment(main)
